@@ -1,0 +1,42 @@
+"""Packaging for Backstamp: the Beam job, the model code and the training entry point.
+
+Workers on Dataflow/Flink install this package (``--setup_file ./setup.py`` or the
+worker image), so everything the pipeline imports at run time is in ``install_requires``.
+Pinned versions live in ``constraints.txt``; install with ``pip install -c constraints.txt``.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="backstamp",
+    version="0.1.0",
+    description="Press-photo OCR to catalogue fields with a fine-tuned GPT-J on Apache Beam",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipeline", "pipeline.*", "model", "model.*", "train", "train.*"]),
+    install_requires=[
+        "apache-beam>=2.77,<3",
+        "torch>=2.4",
+        "transformers>=5.0,<6",
+        "tokenizers>=0.22",
+        "safetensors>=0.4",
+        "pyarrow>=17",
+        "numpy>=1.26",
+        "dateparser>=1.2",
+        "fsspec>=2024.6",
+        "filelock>=3.12",
+        # Without scipy Beam 2.77 disables its model manager with a misleading
+        # "Resource module is not available" warning.
+        "scipy>=1.11",
+    ],
+    extras_require={
+        "gcp": ["apache-beam[gcp]>=2.77,<3", "gcsfs>=2024.6"],
+        "train": ["deepspeed>=0.15", "faker>=30"],
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+            "gcp-storage-emulator>=2024.8",
+            "matplotlib>=3.8",
+            "psutil>=5.9",
+        ],
+    },
+)
