@@ -1,0 +1,1 @@
+"""Checkpoint loading, inference engines and batched greedy generation for GPT-J."""

@@ -1,0 +1,82 @@
+"""The inference engines behind one interface: ``hf`` (plain transformers) and ``deepspeed``.
+
+Both hold one GPT-J and its tokenizer and expose ``generate(batch_input_ids, max_new_tokens)``;
+the pipeline's model handler does not know which one it has.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from model.generation import Generation, generate_batch
+from model.loading import load_model, load_tokenizer, resolve_device, resolve_dtype
+
+ENGINES = ("hf", "deepspeed")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How to build an engine for a local checkpoint folder."""
+
+    checkpoint: str
+    engine: str = "hf"
+    device: str = "auto"
+    dtype: str = "auto"
+    tensor_parallel: int = 1
+    kernel_inject: bool = True
+    allow_pickle_weights: bool = False
+    torch_threads: int | None = None
+
+
+@dataclass
+class Engine:
+    """A loaded model ready to generate; ``name`` says which engine wraps it."""
+
+    name: str
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+
+    def generate(self, batch_input_ids: Sequence[Sequence[int]], max_new_tokens: int) -> list[Generation]:
+        return generate_batch(self.model, self.tokenizer, batch_input_ids, max_new_tokens)
+
+
+def load_engine(config: EngineConfig) -> Engine:
+    if config.engine not in ENGINES:
+        raise ValueError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    tokenizer = load_tokenizer(config.checkpoint)
+    model = load_model(config.checkpoint, config.device, config.dtype, config.allow_pickle_weights)
+    if config.engine == "deepspeed":
+        model = _deepspeed_module(model, config)
+    return Engine(name=config.engine, model=model, tokenizer=tokenizer)
+
+
+def _deepspeed_module(model: PreTrainedModel, config: EngineConfig) -> PreTrainedModel:
+    """Wrap the model with ``deepspeed.init_inference`` and return the module that generates.
+
+    Kernel injection (fused fp16 kernels) is a GPU feature; on CPU DeepSpeed runs the
+    original modules, which keeps outputs equal to ``hf``.
+    """
+    import deepspeed  # imported here: the hf engine must work without DeepSpeed installed
+
+    _single_process_env()
+    device = resolve_device(config.device)
+    engine = deepspeed.init_inference(
+        model,
+        tensor_parallel={"tp_size": config.tensor_parallel},
+        dtype=resolve_dtype(config.dtype, device),
+        replace_with_kernel_inject=config.kernel_inject and device.type == "cuda",
+    )
+    return engine.module
+
+
+def _single_process_env() -> None:
+    """Outside the ``deepspeed`` launcher, describe a one-process group so DeepSpeed skips MPI discovery."""
+    for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29511", "RANK": "0",
+                       "WORLD_SIZE": "1", "LOCAL_RANK": "0"}.items():
+        os.environ.setdefault(key, value)

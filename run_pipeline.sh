@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Backstamp launcher. With no argument: set up .venv if needed and run the bundled sample
+# through the whole job with the demo model on DirectRunner, output under ./out/sample.
+#
+#   ./run_pipeline.sh [local] [extra pipeline flags]
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/env.sh
+
+MODE="${1:-local}"
+[ $# -gt 0 ] && shift
+
+case "$MODE" in
+  local)
+    OUT="out/sample"
+    rm -rf "$OUT"
+    python -m pipeline run \
+      --input data/sample/records.parquet \
+      --output "$OUT" \
+      --model data/models/demo-gptj \
+      "$@"
+    echo
+    echo "Scores against the sample's labels:"
+    python -m pipeline evaluate \
+      --predictions "$OUT/records/*.parquet" \
+      --labels data/sample/labels.parquet \
+      --json "$OUT/eval.json"
+    ;;
+  *)
+    echo "unknown mode '$MODE' (expected: local)" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,29 @@
+# Sourced by run_pipeline.sh and run_tests.sh: create or update .venv, then activate it.
+#
+# Installs torch first (the CPU wheel; a plain `torch` requirement would pull a multi-GB
+# CUDA build), then the package with all extras under constraints.txt. A stamp of
+# setup.py + constraints.txt skips the install when nothing changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PYTHON_BIN="${PYTHON:-python3}"
+STAMP="$VENV/.backstamp-stamp"
+WANT="$(cat "$ROOT/setup.py" "$ROOT/constraints.txt" "$ROOT/scripts/env.sh" | sha256sum | cut -d' ' -f1)"
+
+export TORCH_EXTENSIONS_DIR="$ROOT/.cache/torch_extensions"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+export TOKENIZERS_PARALLELISM=false
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV" >&2
+  "$PYTHON_BIN" -m venv "$VENV"
+fi
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  echo "[setup] installing dependencies into $VENV (first time: a few minutes)" >&2
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" torch==2.13.0
+  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[gcp,train,dev]"
+  echo "$WANT" > "$STAMP"
+fi
+# shellcheck disable=SC1091
+source "$VENV/bin/activate"
