@@ -1,0 +1,117 @@
+"""Batched greedy generation: same output alone or in any batch, continuation only, early stop."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.checkpoint import model_version, read_metadata
+from model.engines import EngineConfig, load_engine
+from model.generation import generate_batch, left_pad, stop_token_ids
+from model.loading import UnsafeCheckpointError, load_model, load_tokenizer
+from pipeline.prompt import build_prompt, model_input
+from tests.tiny_checkpoint import build_tiny_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+    return str(path), load_model(str(path)), load_tokenizer(str(path))
+
+
+def _prompts(tokenizer, n: int) -> list[list[int]]:
+    """Prompts of very different lengths, so a batch has plenty of left padding."""
+    rows = []
+    for i in range(n):
+        back = [f"KEYSTONE PRESS {i}"] + ["RETURN TO LIBRARY"] * (i % 5) + ["Photo by John Smith"] * (i % 3)
+        front = ["1964"] * (i % 4)
+        text = model_input(build_prompt(back, front, "en"), tokenizer.bos_token)
+        rows.append(tokenizer.encode(text, add_special_tokens=False))
+    return rows
+
+
+def test_left_padding_puts_every_prompt_against_the_right_edge():
+    ids, mask = left_pad([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_a_record_generates_the_same_text_alone_and_in_a_mixed_length_batch_of_16(tiny):
+    _, model, tokenizer = tiny
+    prompts = _prompts(tokenizer, 16)
+    assert len({len(p) for p in prompts}) > 5
+    batched = generate_batch(model, tokenizer, prompts, max_new_tokens=12)
+    for prompt, together in zip(prompts, batched):
+        alone = generate_batch(model, tokenizer, [prompt], max_new_tokens=12)[0]
+        assert alone == together
+
+
+def test_only_the_continuation_is_decoded(tiny):
+    _, model, tokenizer = tiny
+    prompt = _prompts(tokenizer, 1)[0]
+    [generation] = generate_batch(model, tokenizer, [prompt], max_new_tokens=8)
+    with torch.inference_mode():
+        full = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                              max_new_tokens=8, do_sample=False, eos_token_id=stop_token_ids(tokenizer),
+                              pad_token_id=tokenizer.pad_token_id)[0].tolist()
+    new = full[len(prompt):]
+    stop = next((i for i, t in enumerate(new) if t in stop_token_ids(tokenizer)), len(new))
+    assert generation.text == tokenizer.decode(new[:stop], skip_special_tokens=True)
+    assert "<back>" not in generation.text
+
+
+def _always_emits(path: str, token_id: int):
+    """A copy of the tiny model whose head always predicts ``token_id``."""
+    model = load_model(path)
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+        model.lm_head.bias.zero_()
+        model.lm_head.bias[token_id] = 1.0
+    return model
+
+
+def test_generation_stops_at_end_of_text_and_counts_it(tiny):
+    path, _, tokenizer = tiny
+    model = _always_emits(path, tokenizer.eos_token_id)
+    [generation] = generate_batch(model, tokenizer, _prompts(tokenizer, 1), max_new_tokens=8)
+    assert generation == type(generation)(text="", output_tokens=1, hit_limit=False)
+
+
+def test_a_row_that_never_stops_is_flagged_at_the_limit(tiny):
+    path, _, tokenizer = tiny
+    model = _always_emits(path, tokenizer.convert_tokens_to_ids("<title>"))
+    [generation] = generate_batch(model, tokenizer, _prompts(tokenizer, 1), max_new_tokens=5)
+    assert generation.output_tokens == 5 and generation.hit_limit
+    assert generation.text.count("<title>") == 5
+
+
+def test_end_tag_is_a_stop_token_because_tags_are_single_tokens(tiny):
+    _, _, tokenizer = tiny
+    assert len(stop_token_ids(tokenizer)) == 2
+
+
+def test_model_version_changes_with_the_weights_only(tmp_path):
+    a = build_tiny_checkpoint(tmp_path / "a", seed=1)
+    b = build_tiny_checkpoint(tmp_path / "b", seed=1)
+    c = build_tiny_checkpoint(tmp_path / "c", seed=2)
+    assert model_version(a) == model_version(b) != model_version(c)
+    assert read_metadata(a)["max_new_tokens"] == 16
+
+
+def test_pickle_weights_are_refused_unless_allowed(tmp_path):
+    path = build_tiny_checkpoint(tmp_path / "pickled")
+    model = load_model(str(path))
+    for weights in path.glob("*.safetensors"):
+        weights.unlink()
+    torch.save(model.state_dict(), path / "pytorch_model.bin")
+    with pytest.raises(UnsafeCheckpointError, match="allow_pickle_weights"):
+        load_model(str(path))
+    reloaded = load_model(str(path), allow_pickle_weights=True)
+    assert torch.equal(reloaded.lm_head.weight, model.lm_head.weight)
+
+
+def test_deepspeed_engine_on_cpu_matches_hf(tiny):
+    path, _, tokenizer = tiny
+    prompts = _prompts(tokenizer, 4)
+    hf = load_engine(EngineConfig(checkpoint=path, engine="hf", device="cpu"))
+    ds = load_engine(EngineConfig(checkpoint=path, engine="deepspeed", device="cpu"))
+    assert ds.generate(prompts, 10) == hf.generate(prompts, 10)
