@@ -1,0 +1,44 @@
+"""``python -m pipeline COMMAND ...``: the job's command line (SPEC §7)."""
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+USAGE = """usage: python -m pipeline COMMAND [options]
+
+commands:
+  run       process OCR records into catalogue fields (python -m pipeline run --help)
+  evaluate  score predictions against labels          (python -m pipeline evaluate --help)
+"""
+
+
+def _run(argv: Sequence[str]) -> int:
+    from pipeline.job import main
+
+    if "-h" in argv or "--help" in argv:
+        from pipeline.cli_help import print_run_help
+
+        print_run_help()
+        return 0
+    return main(argv)
+
+
+def _evaluate(argv: Sequence[str]) -> int:
+    from pipeline.evaluate import main
+
+    return main(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"run": _run, "evaluate": _evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return COMMANDS[argv[0]](argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The GPT-J ``ModelHandler`` for Beam's ``RunInference``.
+
+Beam does the batching (count- or token-weighted, optionally length-bucketed), the model
+sharing across SDK processes (``large_model``/``model_copies``) and the loading once per
+process; this handler only turns a batch of prompted records into generations. A batch
+that fails is split in halves and retried down to single records, so one bad record (or a
+batch too big for GPU memory) costs its own row, not its neighbours'.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional, Sequence
+
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from model.checkpoint import resolve_checkpoint
+from model.engines import Engine, EngineConfig, load_engine
+from model.generation import Generation
+from pipeline.elements import PromptedRecord
+
+METRICS_NAMESPACE = "backstamp"
+
+
+@dataclass(frozen=True)
+class InferenceFailure:
+    """Stands in for a generation when a single record could not be run."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """Beam's batching arguments, straight from the pipeline options."""
+
+    min_batch_size: Optional[int] = None
+    max_batch_size: Optional[int] = None
+    max_batch_weight: Optional[int] = None
+    max_batch_duration_secs: Optional[int] = None
+    batch_bucket_boundaries: Optional[list[int]] = None
+    large_model: bool = False
+    model_copies: Optional[int] = None
+
+
+class GPTJModelHandler(ModelHandler[PromptedRecord, Generation | InferenceFailure, Engine]):
+    def __init__(self, model_path: str, engine: EngineConfig, max_new_tokens: int,
+                 batching: BatchingConfig, model_cache_dir: Optional[str] = None):
+        """``engine.checkpoint`` is ignored: the worker resolves ``model_path`` (local or remote) itself."""
+        weighted = batching.max_batch_weight is not None
+        bucketed = batching.batch_bucket_boundaries is not None or batching.max_batch_duration_secs is not None
+        super().__init__(
+            min_batch_size=batching.min_batch_size,
+            max_batch_size=batching.max_batch_size,
+            max_batch_duration_secs=batching.max_batch_duration_secs,
+            max_batch_weight=batching.max_batch_weight,
+            element_size_fn=self.element_weight if weighted else None,
+            batch_length_fn=prompt_length if bucketed else None,
+            batch_bucket_boundaries=batching.batch_bucket_boundaries,
+            large_model=batching.large_model,
+            model_copies=batching.model_copies,
+        )
+        self._model_path = model_path
+        self._engine_config = engine
+        self._max_new_tokens = max_new_tokens
+        self._model_cache_dir = model_cache_dir
+
+    def element_weight(self, record: PromptedRecord) -> int:
+        """A record costs its prompt tokens plus the completion it may generate."""
+        return len(record.input_ids) + self._max_new_tokens
+
+    def load_model(self) -> Engine:
+        local = resolve_checkpoint(self._model_path, self._model_cache_dir)
+        return load_engine(dataclasses.replace(self._engine_config, checkpoint=local))
+
+    def run_inference(self, batch: Sequence[PromptedRecord], model: Engine,
+                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+        outputs = self._generate_or_split(list(batch), model)
+        return [PredictionResult(example=record, inference=output) for record, output in zip(batch, outputs)]
+
+    def _generate_or_split(self, batch: list[PromptedRecord], engine: Engine) -> list[Generation | InferenceFailure]:
+        try:
+            return engine.generate([record.input_ids for record in batch], self._max_new_tokens)
+        except Exception as error:  # per-batch errors (OOM included) are retried on smaller batches
+            if len(batch) == 1:
+                Metrics.counter(METRICS_NAMESPACE, "inference_failures").inc()
+                return [InferenceFailure("inference_error", f"{type(error).__name__}: {error}"[:2000])]
+            Metrics.counter(METRICS_NAMESPACE, "batch_splits").inc()
+            _release_accelerator_memory()
+            half = len(batch) // 2
+            return self._generate_or_split(batch[:half], engine) + self._generate_or_split(batch[half:], engine)
+
+    def get_num_bytes(self, batch: Sequence[PromptedRecord]) -> int:
+        return sum(len(record.input_ids) for record in batch) * 8
+
+    def get_metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+
+def prompt_length(record: PromptedRecord) -> int:
+    return len(record.input_ids)
+
+
+def _release_accelerator_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,201 @@
+"""Build and run the Backstamp job: Parquet → validate → prompt → RunInference → parse → Parquet.
+
+``run`` checks the inputs and the checkpoint on the driver first (so a bad file or model
+stops the job before any work), runs the Beam graph, then writes the manifest and prints
+a summary. Output and dead letter go through Beam's Parquet sink, whose files appear
+whole at the end of the run or not at all.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.ml.inference.base import RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from model.checkpoint import model_version, read_metadata, resolve_checkpoint
+from model.engines import EngineConfig
+from pipeline.inference import METRICS_NAMESPACE, BatchingConfig, GPTJModelHandler
+from pipeline.manifest import Manifest, count_parquet_rows, write_json
+from pipeline.options import BackstampOptions
+from pipeline.preflight import InputError, InputPlan, check_inputs
+from pipeline.records import ColumnNames
+from pipeline.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
+from pipeline.transforms import DEAD, BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
+
+DEFAULT_MAX_NEW_TOKENS = 128
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Everything the graph needs, decided on the driver before any work."""
+
+    run_id: str
+    input: str
+    output: str
+    inputs: InputPlan
+    columns: ColumnNames
+    default_language: str
+    model_path: str
+    model_version: str
+    model_cache_dir: Optional[str]
+    engine: EngineConfig
+    batching: BatchingConfig
+    max_new_tokens: int
+    prompt_budget: int
+
+
+def plan_job(options: BackstampOptions) -> JobPlan:
+    if not options.input or not options.output:
+        raise InputError("both --input and --output are required")
+    columns = ColumnNames(id=options.id_column, front=options.front_column, back=options.back_column,
+                          language=options.language_column)
+    inputs = check_inputs(options.input, columns)
+    if FileSystems.match([FileSystems.join(options.output, "manifest.json")])[0].metadata_list:
+        raise InputError(f"{options.output}: already holds a finished run; choose a new --output")
+    local_checkpoint = resolve_checkpoint(options.model, options.model_cache_dir)
+    max_new_tokens = (options.max_new_tokens
+                      or read_metadata(local_checkpoint).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+    with open(f"{local_checkpoint}/config.json", encoding="utf-8") as handle:
+        context = json.load(handle)["n_positions"]
+    budget = context - max_new_tokens
+    if options.max_prompt_tokens:
+        budget = min(budget, options.max_prompt_tokens)
+    return JobPlan(
+        run_id=options.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8],
+        input=options.input,
+        output=options.output.rstrip("/"),
+        inputs=inputs,
+        columns=columns,
+        default_language=options.default_language,
+        model_path=options.model,
+        model_version=model_version(local_checkpoint),
+        model_cache_dir=options.model_cache_dir,
+        engine=EngineConfig(checkpoint=local_checkpoint, engine=options.engine, device=options.device,
+                            dtype=options.dtype, tensor_parallel=options.tensor_parallel,
+                            allow_pickle_weights=options.allow_pickle_weights,
+                            torch_threads=options.torch_threads),
+        batching=BatchingConfig(
+            min_batch_size=options.min_batch_size, max_batch_size=options.max_batch_size,
+            max_batch_weight=options.max_batch_weight, max_batch_duration_secs=options.max_batch_duration_secs,
+            batch_bucket_boundaries=options.batch_bucket_boundaries, large_model=options.large_model,
+            model_copies=options.model_copies),
+        max_new_tokens=max_new_tokens,
+        prompt_budget=budget,
+    )
+
+
+def build_graph(pipeline: beam.Pipeline, plan: JobPlan) -> None:
+    """Add the job's transforms to ``pipeline``."""
+    carried = [carried_name(name) for name in plan.inputs.carried_schema.names]
+    validated = (
+        pipeline
+        | "Read" >> beam.io.ReadFromParquet(plan.input, validate=False)
+        | "Validate" >> beam.ParDo(ValidateRecords(plan.columns, plan.default_language, plan.run_id))
+        .with_outputs(DEAD, main="valid")
+    )
+    deduped = (
+        validated.valid
+        | "KeyById" >> beam.Map(lambda record: (record.id, record))
+        | "GroupById" >> beam.GroupByKey()
+        | "KeepOnePerId" >> beam.ParDo(KeepOnePerId(plan.run_id)).with_outputs(DEAD, main="unique")
+    )
+    prompted = deduped.unique | "Prompt" >> beam.ParDo(
+        BuildPrompts(plan.model_path, plan.prompt_budget, plan.run_id, plan.model_cache_dir)
+    ).with_outputs(DEAD, main="prompted")
+    handler = GPTJModelHandler(plan.model_path, plan.engine, plan.max_new_tokens, plan.batching,
+                               plan.model_cache_dir)
+    parsed = (
+        prompted.prompted
+        | "Generate" >> RunInference(handler)
+        | "Parse" >> beam.ParDo(ParseGenerations(plan.run_id, plan.model_version, carried))
+        .with_outputs(DEAD, main="rows")
+    )
+    (parsed.rows
+     | "WriteRecords" >> beam.io.WriteToParquet(
+         FileSystems.join(plan.output, "records", "part"), output_schema(plan.inputs.carried_schema),
+         file_name_suffix=".parquet"))
+    ((validated[DEAD], deduped[DEAD], prompted[DEAD], parsed[DEAD])
+     | "AllDeadLetters" >> beam.Flatten()
+     | "WriteDeadLetter" >> beam.io.WriteToParquet(
+         FileSystems.join(plan.output, "dead_letter", "part"), DEAD_LETTER_SCHEMA,
+         file_name_suffix=".parquet"))
+
+
+def _counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
+    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    counts: dict[str, int] = {}
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        counts[counter.key.metric.name] = counts.get(counter.key.metric.name, 0) + int(value or 0)
+    return counts
+
+
+def run(argv: Sequence[str]) -> Manifest:
+    """Run the job described by ``argv`` (our flags plus Beam's) and return its manifest."""
+    pipeline_options = PipelineOptions(list(argv))
+    options = pipeline_options.view_as(BackstampOptions)
+    plan = plan_job(options)
+    started = datetime.now(timezone.utc)
+    clock = time.monotonic()
+    pipeline = beam.Pipeline(options=pipeline_options)
+    build_graph(pipeline, plan)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = _counters(result)
+    manifest = Manifest(
+        run_id=plan.run_id, model_version=plan.model_version, input=plan.input, output=plan.output,
+        started_at=started.isoformat(), finished_at=datetime.now(timezone.utc).isoformat(),
+        wall_seconds=round(time.monotonic() - clock, 3),
+        records_read=counters.get("records_read", 0),
+        records_written=count_parquet_rows(FileSystems.join(plan.output, "records", "*.parquet")),
+        records_dead_lettered=count_parquet_rows(FileSystems.join(plan.output, "dead_letter", "*.parquet")),
+        parse_status={s: counters.get(f"parse_{s}", 0) for s in ("ok", "partial", "unparsed")},
+        dead_letter_reasons={k.removeprefix("dead_"): v for k, v in sorted(counters.items())
+                             if k.startswith("dead_")},
+        prompt_tokens=counters.get("prompt_tokens", 0), output_tokens=counters.get("output_tokens", 0),
+        truncated=counters.get("prompts_truncated", 0),
+        options={k: v for k, v in pipeline_options.get_all_options(drop_default=True).items()},
+        extra={"batch_splits": counters.get("batch_splits", 0), "max_new_tokens": plan.max_new_tokens,
+               "prompt_budget": plan.prompt_budget, "engine": plan.engine.engine},
+    )
+    write_json(FileSystems.join(plan.output, "manifest.json"), manifest.to_json())
+    return manifest
+
+
+def format_summary(manifest: Manifest) -> str:
+    rate = manifest.records_read / manifest.wall_seconds if manifest.wall_seconds else 0.0
+    lines = [
+        f"Backstamp run {manifest.run_id} ({manifest.model_version})",
+        f"  records read          {manifest.records_read}",
+        f"  records written       {manifest.records_written}",
+        f"  records dead-lettered {manifest.records_dead_lettered}"
+        + (f"  ({', '.join(f'{k}: {v}' for k, v in manifest.dead_letter_reasons.items())})"
+           if manifest.dead_letter_reasons else ""),
+        "  parse status          " + ", ".join(f"{k}: {v}" for k, v in manifest.parse_status.items()),
+        f"  prompts truncated     {manifest.truncated}",
+        f"  tokens                prompt {manifest.prompt_tokens}, generated {manifest.output_tokens}",
+        f"  wall time             {manifest.wall_seconds:.1f} s ({rate:.2f} records/s)",
+        f"  count invariant       {'holds' if manifest.count_invariant_holds else 'BROKEN'}"
+        f" (read = written + dead-lettered)",
+        f"  output                {manifest.output}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    try:
+        manifest = run(argv)
+    except (InputError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_summary(manifest))
+    return 0 if manifest.count_invariant_holds else 1

@@ -1,0 +1,61 @@
+"""Every flag of the Backstamp job, as a Beam ``PipelineOptions`` subclass.
+
+Because they are pipeline options, the flags travel with the job to Dataflow/Flink
+workers and appear in ``python -m pipeline run --help`` beside Beam's own options.
+"""
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+DEFAULT_MODEL = "data/models/demo-gptj"
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+class BackstampOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        io = parser.add_argument_group("Backstamp input and output")
+        io.add_argument("--input", help="Parquet file or glob of OCR records (local or gs://).")
+        io.add_argument("--output", help="Output folder (local or gs://): records/, dead_letter/, manifest.json.")
+        io.add_argument("--id_column", default="id")
+        io.add_argument("--front_column", default="front_ocr")
+        io.add_argument("--back_column", default="back_ocr")
+        io.add_argument("--language_column", default="language")
+        io.add_argument("--default_language", default="en", help="Language for rows whose language is null.")
+        io.add_argument("--run_id", default=None, help="Id stamped on every row (default: UTC time + random suffix).")
+
+        model = parser.add_argument_group("Backstamp model and engine")
+        model.add_argument("--model", default=DEFAULT_MODEL, help="Checkpoint folder (local or gs://).")
+        model.add_argument("--engine", default="hf", choices=["hf", "deepspeed"])
+        model.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda.")
+        model.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                           help="auto: float16 on GPU, float32 on CPU.")
+        model.add_argument("--tensor_parallel", type=int, default=1,
+                           help="deepspeed engine: GPUs of one worker to split the model over.")
+        model.add_argument("--max_new_tokens", type=int, default=None,
+                           help="Generation limit (default: the value training recorded in the checkpoint).")
+        model.add_argument("--max_prompt_tokens", type=int, default=None,
+                           help="Prompt budget (default: the model's context minus max_new_tokens).")
+        model.add_argument("--torch_threads", type=int, default=None,
+                           help="CPU threads per model (default: torch's choice, one per core).")
+        model.add_argument("--allow_pickle_weights", action="store_true", default=False,
+                           help="Allow .bin (pickle) weights, loaded with weights_only=True.")
+        model.add_argument("--model_cache_dir", default=None,
+                           help="Local cache for remote checkpoints (default: ~/.cache/backstamp/models).")
+
+        batching = parser.add_argument_group("Backstamp batching (passed to Beam's RunInference)")
+        batching.add_argument("--min_batch_size", type=int, default=None)
+        batching.add_argument("--max_batch_size", type=int, default=16)
+        batching.add_argument("--max_batch_weight", type=int, default=None,
+                              help="Token budget of one batch (prompt + expected completion tokens).")
+        batching.add_argument("--max_batch_duration_secs", type=int, default=None,
+                              help="Buffer batches across bundles (enables length buckets).")
+        batching.add_argument("--batch_bucket_boundaries", type=_int_list, default=None,
+                              help="Comma-separated prompt-length bucket boundaries, e.g. 64,128,256.")
+        batching.add_argument("--large_model", action="store_true", default=False,
+                              help="Share one model across the SDK processes of a worker.")
+        batching.add_argument("--model_copies", type=int, default=None,
+                              help="Exact number of models per worker (e.g. one per GPU).")

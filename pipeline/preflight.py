@@ -1,0 +1,57 @@
+"""Checks on the input files before the job does any work (SPEC §2).
+
+A file that is not Parquet or lacks a required column stops the job with one line that
+names the file and the problem, instead of failing workers an hour into a run. Only the
+Parquet footers are read, through Beam's filesystems so that gs:// works the same.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.records import ColumnNames
+
+
+class InputError(Exception):
+    """The input cannot be processed; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """What the job will read: the matched files and the columns carried to the output."""
+
+    files: tuple[str, ...]
+    carried_schema: pa.Schema
+
+
+def check_inputs(pattern: str, columns: ColumnNames) -> InputPlan:
+    matches = FileSystems.match([pattern])[0].metadata_list
+    files = tuple(sorted(m.path for m in matches))
+    if not files:
+        raise InputError(f"{pattern}: no input file matches")
+    required = {columns.id, columns.front, columns.back}
+    carried: list[pa.Schema] = []
+    for path in files:
+        schema = _read_schema(path)
+        missing = sorted(required - set(schema.names))
+        if missing:
+            raise InputError(f"{path}: missing required column(s) {', '.join(missing)}")
+        known = required | {columns.language}
+        carried.append(pa.schema([f for f in schema if f.name not in known]))
+    try:
+        carried_schema = pa.unify_schemas(carried)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise InputError(f"{pattern}: files disagree on the type of a carried column ({error})") from None
+    return InputPlan(files=files, carried_schema=carried_schema)
+
+
+def _read_schema(path: str) -> pa.Schema:
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            return pq.ParquetFile(handle).schema_arrow
+    except Exception as error:  # any failure to read the footer means "not a usable Parquet file"
+        raise InputError(f"{path}: not a readable Parquet file ({type(error).__name__}: {error})") from None
