@@ -25,11 +25,16 @@ class Generation:
 
 
 def stop_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """End-of-text, plus ``<END>`` when the tokenizer has it as one token (the trained model's case)."""
+    """End-of-text, plus ``<END>`` (bare or space-prefixed) wherever the tokenizer has it as one token.
+
+    A trained model never writes ``<END>`` in a completion; if it does, it has gone off
+    the rails and generating further only wastes time.
+    """
     stops = [tokenizer.eos_token_id]
-    end_ids = tokenizer.encode(END_TAG, add_special_tokens=False)
-    if len(end_ids) == 1 and end_ids[0] not in stops:
-        stops.append(end_ids[0])
+    for text in (END_TAG, " " + END_TAG):
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) == 1 and ids[0] not in stops:
+            stops.append(ids[0])
     return stops
 
 
