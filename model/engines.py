@@ -14,6 +14,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from model.generation import Generation, generate_batch
 from model.loading import load_model, load_tokenizer, resolve_device, resolve_dtype
+from model.threads import available_cpus
 
 ENGINES = ("hf", "deepspeed")
 
@@ -47,16 +48,15 @@ class Engine:
 def load_engine(config: EngineConfig) -> Engine:
     if config.engine not in ENGINES:
         raise ValueError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
+    torch.set_num_threads(config.torch_threads or available_cpus())  # why: model/threads.py
     tokenizer = load_tokenizer(config.checkpoint)
     model = load_model(config.checkpoint, config.device, config.dtype, config.allow_pickle_weights)
     if config.engine == "deepspeed":
-        model = _deepspeed_module(model, config)
+        model = deepspeed_module(model, config)
     return Engine(name=config.engine, model=model, tokenizer=tokenizer)
 
 
-def _deepspeed_module(model: PreTrainedModel, config: EngineConfig) -> PreTrainedModel:
+def deepspeed_module(model: PreTrainedModel, config: EngineConfig) -> PreTrainedModel:
     """Wrap the model with ``deepspeed.init_inference`` and return the module that generates.
 
     Kernel injection (fused fp16 kernels) is a GPU feature; on CPU DeepSpeed runs the
