@@ -1,6 +1,6 @@
 """The GPT-J ``ModelHandler`` for Beam's ``RunInference``.
 
-Beam does the batching (count- or token-weighted, optionally length-bucketed), the model
+Beam does the batching (token-weighted and sorted by length, see pipeline/batching.py), the model
 sharing across SDK processes (``large_model``/``model_copies``) and the loading once per
 process; this handler only turns a batch of prompted records into generations. A batch
 that fails is split in halves and retried down to single records, so one bad record (or a
@@ -16,8 +16,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from model.checkpoint import resolve_checkpoint
-from model.engines import Engine, EngineConfig, load_engine
+from model.engines import Engine, EngineConfig
 from model.generation import Generation
+from model.verify import VerifyMode, load_verified_engine
+from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
 from pipeline.elements import PromptedRecord
 
 METRICS_NAMESPACE = "backstamp"
@@ -33,11 +35,11 @@ class InferenceFailure:
 
 @dataclass(frozen=True)
 class BatchingConfig:
-    """Beam's batching arguments, straight from the pipeline options."""
+    """Batching options; pipeline/batching.py says which Beam transform uses which field."""
 
     min_batch_size: Optional[int] = None
-    max_batch_size: Optional[int] = None
-    max_batch_weight: Optional[int] = None
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    max_batch_weight: int = DEFAULT_MAX_BATCH_WEIGHT
     max_batch_duration_secs: Optional[int] = None
     batch_bucket_boundaries: Optional[list[int]] = None
     large_model: bool = False
@@ -46,25 +48,24 @@ class BatchingConfig:
 
 class GPTJModelHandler(ModelHandler[PromptedRecord, Generation | InferenceFailure, Engine]):
     def __init__(self, model_path: str, engine: EngineConfig, max_new_tokens: int,
-                 batching: BatchingConfig, model_cache_dir: Optional[str] = None):
-        """``engine.checkpoint`` is ignored: the worker resolves ``model_path`` (local or remote) itself."""
-        weighted = batching.max_batch_weight is not None
-        bucketed = batching.batch_bucket_boundaries is not None or batching.max_batch_duration_secs is not None
-        super().__init__(
-            min_batch_size=batching.min_batch_size,
-            max_batch_size=batching.max_batch_size,
-            max_batch_duration_secs=batching.max_batch_duration_secs,
-            max_batch_weight=batching.max_batch_weight,
-            element_size_fn=self.element_weight if weighted else None,
-            batch_length_fn=prompt_length if bucketed else None,
-            batch_bucket_boundaries=batching.batch_bucket_boundaries,
-            large_model=batching.large_model,
-            model_copies=batching.model_copies,
-        )
+                 batching: BatchingConfig, model_cache_dir: Optional[str] = None,
+                 verify_engine: VerifyMode = "off"):
+        """``engine.checkpoint`` is ignored: the worker resolves ``model_path`` (local or remote) itself.
+
+        Beam's ``BatchElements`` only gets our batching arguments on the cross-bundle path
+        (``max_batch_duration_secs``); otherwise ``BatchedInference`` batches by tokens first.
+        """
+        cross_bundle = {} if batching.max_batch_duration_secs is None else dict(
+            min_batch_size=batching.min_batch_size, max_batch_size=batching.max_batch_size,
+            max_batch_duration_secs=batching.max_batch_duration_secs, batch_length_fn=prompt_length,
+            batch_bucket_boundaries=batching.batch_bucket_boundaries)
+        super().__init__(**cross_bundle, large_model=batching.large_model, model_copies=batching.model_copies)
+        self.batching = batching
         self._model_path = model_path
         self._engine_config = engine
         self._max_new_tokens = max_new_tokens
         self._model_cache_dir = model_cache_dir
+        self._verify_engine = verify_engine
 
     def element_weight(self, record: PromptedRecord) -> int:
         """A record costs its prompt tokens plus the completion it may generate."""
@@ -72,16 +73,20 @@ class GPTJModelHandler(ModelHandler[PromptedRecord, Generation | InferenceFailur
 
     def load_model(self) -> Engine:
         local = resolve_checkpoint(self._model_path, self._model_cache_dir)
-        return load_engine(dataclasses.replace(self._engine_config, checkpoint=local))
+        config = dataclasses.replace(self._engine_config, checkpoint=local)
+        return load_verified_engine(config, self._max_new_tokens, self._verify_engine)
 
     def run_inference(self, batch: Sequence[PromptedRecord], model: Engine,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+        Metrics.counter(METRICS_NAMESPACE, f"batches_{model.name}").inc()  # shows an engine fallback
         outputs = self._generate_or_split(list(batch), model)
         return [PredictionResult(example=record, inference=output) for record, output in zip(batch, outputs)]
 
     def _generate_or_split(self, batch: list[PromptedRecord], engine: Engine) -> list[Generation | InferenceFailure]:
         try:
-            return engine.generate([record.input_ids for record in batch], self._max_new_tokens)
+            generations = engine.generate([record.input_ids for record in batch], self._max_new_tokens)
+            _count_padding(batch)
+            return generations
         except Exception as error:  # per-batch errors (OOM included) are retried on smaller batches
             if len(batch) == 1:
                 Metrics.counter(METRICS_NAMESPACE, "inference_failures").inc()
@@ -100,6 +105,15 @@ class GPTJModelHandler(ModelHandler[PromptedRecord, Generation | InferenceFailur
 
 def prompt_length(record: PromptedRecord) -> int:
     return len(record.input_ids)
+
+
+def _count_padding(batch: Sequence[PromptedRecord]) -> None:
+    """Left padding of the prompt tensor generate ran: pad slots and all slots (rows × longest prompt)."""
+    lengths = [prompt_length(record) for record in batch]
+    slots = len(lengths) * max(lengths)
+    Metrics.counter(METRICS_NAMESPACE, "batch_prompt_slots").inc(slots)
+    Metrics.counter(METRICS_NAMESPACE, "batch_padding_slots").inc(slots - sum(lengths))
+    Metrics.distribution(METRICS_NAMESPACE, "batch_records").update(len(lengths))
 
 
 def _release_accelerator_memory() -> None:

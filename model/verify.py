@@ -1,0 +1,89 @@
+"""Start-up check that an engine generates what plain transformers generates (``--verify_engine``).
+
+DeepSpeed's GPT-J kernel injection has produced wrong text with batches > 1 and long
+inputs, and nothing fails loudly when it does: the job would write plausible but wrong
+fields. So before a worker uses a non-``hf`` engine, it runs a probe batch (mixed
+lengths, up to the prompt budget) through ``hf`` and through the engine and compares the
+greedy outputs token for token. One model is held at a time: ``hf`` runs the probe first,
+then the same weights are wrapped by DeepSpeed (which may replace modules in place).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from model.engines import Engine, EngineConfig, deepspeed_module, load_engine
+from model.generation import Generation
+from pipeline.prompt import build_prompt, model_input
+
+VerifyMode = Literal["off", "refuse", "fallback"]
+_LOG = logging.getLogger(__name__)
+
+# OCR-like lines; the probe repeats them to reach very different prompt lengths.
+_PROBE_LINES = ["KEYSTONE PRESS AGENCY LTD", "Photo by John Smith", "12 March 1964", "RETURN TO LIBRARY",
+                "Museum and Art Galleries, Kelvingrove", "GLASGOW G44 3XW", "ALL CALL AND MUSEUM"]
+PROBE_SIZE = 8
+
+
+class EngineMismatchError(RuntimeError):
+    """The engine's greedy outputs differ from ``hf`` on the probe batch."""
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    row: int
+    prompt_tokens: int
+    expected: Generation
+    got: Generation
+
+
+def probe_batch(engine: Engine, prompt_budget: int) -> list[list[int]]:
+    """``PROBE_SIZE`` prompts from a few tokens long up to ``prompt_budget`` tokens, in one batch."""
+    rows = []
+    for i in range(PROBE_SIZE):
+        back = (_PROBE_LINES * 64)[: 1 + i * i * 4]  # quadratic growth: short, medium and budget-filling rows
+        text = model_input(build_prompt(back, _PROBE_LINES[: i % 3], "en"), engine.tokenizer.bos_token)
+        rows.append(engine.tokenizer.encode(text, add_special_tokens=False)[:prompt_budget])
+    return rows
+
+
+def compare(expected: Sequence[Generation], got: Sequence[Generation],
+            probe: Sequence[Sequence[int]]) -> list[Mismatch]:
+    return [Mismatch(row, len(probe[row]), want, have)
+            for row, (want, have) in enumerate(zip(expected, got, strict=True)) if want != have]
+
+
+def describe(engine: str, mismatches: Sequence[Mismatch], rows: int) -> str:
+    first = mismatches[0]
+    return (f"--verify_engine: the {engine} engine's greedy output differs from the hf engine on "
+            f"{len(mismatches)} of {rows} probe prompts (first: row {first.row}, {first.prompt_tokens} prompt "
+            f"tokens; hf wrote {first.expected.text[:120]!r}, {engine} wrote {first.got.text[:120]!r}). "
+            f"Run with --engine hf, or add --engine_fallback to fall back to hf automatically.")
+
+
+def load_verified_engine(config: EngineConfig, max_new_tokens: int, mode: VerifyMode) -> Engine:
+    """The engine of ``config``, checked against ``hf`` on a probe batch unless ``mode`` is ``off``.
+
+    ``refuse`` raises ``EngineMismatchError`` on any difference; ``fallback`` logs it and
+    returns a freshly loaded ``hf`` engine instead. For ``hf`` itself there is nothing to
+    compare with, so it is returned as is. The probe fills the model's whole prompt budget
+    (context minus ``max_new_tokens``), the hardest case for the fused kernels.
+    """
+    if mode == "off" or config.engine == "hf":
+        return load_engine(config)
+    reference = load_engine(dataclasses.replace(config, engine="hf"))
+    probe = probe_batch(reference, reference.model.config.n_positions - max_new_tokens)
+    expected = reference.generate(probe, max_new_tokens)
+    candidate = Engine(config.engine, deepspeed_module(reference.model, config), reference.tokenizer)
+    mismatches = compare(expected, candidate.generate(probe, max_new_tokens), probe)
+    if not mismatches:
+        _LOG.info("--verify_engine: %s matches hf on %d probe prompts", config.engine, len(probe))
+        return candidate
+    message = describe(config.engine, mismatches, len(probe))
+    if mode == "refuse":
+        raise EngineMismatchError(message)
+    _LOG.warning("%s Falling back to hf (--engine_fallback).", message)
+    del candidate, reference
+    return load_engine(dataclasses.replace(config, engine="hf"))
