@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
+
 DEFAULT_MODEL = "data/models/demo-gptj"
 
 
@@ -40,21 +42,32 @@ class BackstampOptions(PipelineOptions):
         model.add_argument("--max_prompt_tokens", type=int, default=None,
                            help="Prompt budget (default: the model's context minus max_new_tokens).")
         model.add_argument("--torch_threads", type=int, default=None,
-                           help="CPU threads per model (default: torch's choice, one per core).")
+                           help="CPU threads per model (default: the cores this process may use, "
+                                "affinity capped by the cgroup quota; split them when a machine runs several models).")
+        model.add_argument("--verify_engine", action="store_true", default=False,
+                           help="At worker start, compare the engine's greedy output with hf on a probe batch "
+                                "and refuse to run when they differ (no-op for --engine hf).")
+        model.add_argument("--engine_fallback", action="store_true", default=False,
+                           help="With a mismatch found by the probe (implies --verify_engine), use hf instead "
+                                "of refusing.")
         model.add_argument("--allow_pickle_weights", action="store_true", default=False,
                            help="Allow .bin (pickle) weights, loaded with weights_only=True.")
         model.add_argument("--model_cache_dir", default=None,
                            help="Local cache for remote checkpoints (default: ~/.cache/backstamp/models).")
 
-        batching = parser.add_argument_group("Backstamp batching (passed to Beam's RunInference)")
+        batching = parser.add_argument_group(
+            "Backstamp batching (Beam's SortAndBatchElements before RunInference; docs/throughput.md)")
         batching.add_argument("--min_batch_size", type=int, default=None)
-        batching.add_argument("--max_batch_size", type=int, default=16)
-        batching.add_argument("--max_batch_weight", type=int, default=None,
-                              help="Token budget of one batch (prompt + expected completion tokens).")
+        batching.add_argument("--max_batch_size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
+                              help="Most records in one generate call.")
+        batching.add_argument("--max_batch_weight", type=int, default=DEFAULT_MAX_BATCH_WEIGHT,
+                              help="Token budget of one generate call: the sum over its records of prompt "
+                                   "tokens + max_new_tokens (records are sorted by length within a bundle).")
         batching.add_argument("--max_batch_duration_secs", type=int, default=None,
-                              help="Buffer batches across bundles (enables length buckets).")
+                              help="Use Beam's cross-bundle stateful batching instead (for runners with tiny "
+                                   "bundles): length buckets, but counted by --max_batch_size, no token budget.")
         batching.add_argument("--batch_bucket_boundaries", type=_int_list, default=None,
-                              help="Comma-separated prompt-length bucket boundaries, e.g. 64,128,256.")
+                              help="With --max_batch_duration_secs: prompt-length bucket boundaries, e.g. 64,128,256.")
         batching.add_argument("--large_model", action="store_true", default=False,
                               help="Share one model across the SDK processes of a worker.")
         batching.add_argument("--model_copies", type=int, default=None,
