@@ -18,11 +18,12 @@ from typing import Optional, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.engines import EngineConfig
+from model.verify import VerifyMode
+from pipeline.batching import BatchedInference
 from pipeline.inference import METRICS_NAMESPACE, BatchingConfig, GPTJModelHandler
 from pipeline.manifest import Manifest, count_parquet_rows, write_json
 from pipeline.options import BackstampOptions
@@ -51,6 +52,7 @@ class JobPlan:
     batching: BatchingConfig
     max_new_tokens: int
     prompt_budget: int
+    verify_engine: VerifyMode = "off"
 
 
 def plan_job(options: BackstampOptions) -> JobPlan:
@@ -90,6 +92,7 @@ def plan_job(options: BackstampOptions) -> JobPlan:
             model_copies=options.model_copies),
         max_new_tokens=max_new_tokens,
         prompt_budget=budget,
+        verify_engine="fallback" if options.engine_fallback else "refuse" if options.verify_engine else "off",
     )
 
 
@@ -112,10 +115,10 @@ def build_graph(pipeline: beam.Pipeline, plan: JobPlan) -> None:
         BuildPrompts(plan.model_path, plan.prompt_budget, plan.run_id, plan.model_cache_dir)
     ).with_outputs(DEAD, main="prompted")
     handler = GPTJModelHandler(plan.model_path, plan.engine, plan.max_new_tokens, plan.batching,
-                               plan.model_cache_dir)
+                               plan.model_cache_dir, plan.verify_engine)
     parsed = (
         prompted.prompted
-        | "Generate" >> RunInference(handler)
+        | "Generate" >> BatchedInference(handler)
         | "Parse" >> beam.ParDo(ParseGenerations(plan.run_id, plan.model_version, carried))
         .with_outputs(DEAD, main="rows")
     )
@@ -165,10 +168,19 @@ def run(argv: Sequence[str]) -> Manifest:
         truncated=counters.get("prompts_truncated", 0),
         options={k: v for k, v in pipeline_options.get_all_options(drop_default=True).items()},
         extra={"batch_splits": counters.get("batch_splits", 0), "max_new_tokens": plan.max_new_tokens,
-               "prompt_budget": plan.prompt_budget, "engine": plan.engine.engine},
+               "prompt_budget": plan.prompt_budget, "engine": plan.engine.engine,
+               "padding_fraction": padding_fraction(counters),
+               "batches_by_engine": {k.removeprefix("batches_"): v for k, v in sorted(counters.items())
+                                     if k.startswith("batches_")}},
     )
     write_json(FileSystems.join(plan.output, "manifest.json"), manifest.to_json())
     return manifest
+
+
+def padding_fraction(counters: dict[str, int]) -> float:
+    """Share of the prompt-tensor slots that generate spent on left padding (0 when nothing ran)."""
+    slots = counters.get("batch_prompt_slots", 0)
+    return round(counters.get("batch_padding_slots", 0) / slots, 4) if slots else 0.0
 
 
 def format_summary(manifest: Manifest) -> str:
@@ -183,6 +195,9 @@ def format_summary(manifest: Manifest) -> str:
         "  parse status          " + ", ".join(f"{k}: {v}" for k, v in manifest.parse_status.items()),
         f"  prompts truncated     {manifest.truncated}",
         f"  tokens                prompt {manifest.prompt_tokens}, generated {manifest.output_tokens}",
+        f"  batches               {manifest.extra.get('batches_by_engine', {})}, padding "
+        f"{manifest.extra.get('padding_fraction', 0.0):.1%} of prompt slots, {manifest.extra.get('batch_splits', 0)}"
+        f" splits",
         f"  wall time             {manifest.wall_seconds:.1f} s ({rate:.2f} records/s)",
         f"  count invariant       {'holds' if manifest.count_invariant_holds else 'BROKEN'}"
         f" (read = written + dead-lettered)",
