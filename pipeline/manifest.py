@@ -31,12 +31,13 @@ class Manifest:
     prompt_tokens: int
     output_tokens: int
     truncated: int
+    records_skipped: int = 0  # a backfill's records already processed by an earlier run
     options: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def count_invariant_holds(self) -> bool:
-        return self.records_read == self.records_written + self.records_dead_lettered
+        return self.records_read == self.records_written + self.records_dead_lettered + self.records_skipped
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "count_invariant_holds": self.count_invariant_holds},
