@@ -55,6 +55,11 @@ class JobPlan:
     verify_engine: VerifyMode = "off"
 
 
+def new_run_id() -> str:
+    """UTC time + a random suffix: sorts by start time, unique across concurrent runs."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+
+
 def plan_job(options: BackstampOptions) -> JobPlan:
     if not options.input or not options.output:
         raise InputError("both --input and --output are required")
@@ -72,7 +77,7 @@ def plan_job(options: BackstampOptions) -> JobPlan:
     if options.max_prompt_tokens:
         budget = min(budget, options.max_prompt_tokens)
     return JobPlan(
-        run_id=options.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8],
+        run_id=options.run_id or new_run_id(),
         input=options.input,
         output=options.output.rstrip("/"),
         inputs=inputs,
@@ -96,8 +101,12 @@ def plan_job(options: BackstampOptions) -> JobPlan:
     )
 
 
-def build_graph(pipeline: beam.Pipeline, plan: JobPlan) -> None:
-    """Add the job's transforms to ``pipeline``."""
+def build_graph(pipeline: beam.Pipeline, plan: JobPlan, select: Optional[beam.PTransform] = None) -> None:
+    """Add the job's transforms to ``pipeline``.
+
+    ``select``, when given, filters the prompted records before inference: the backfill
+    skips there what earlier runs did, since ``input_hash`` is known only once prompted.
+    """
     carried = [carried_name(name) for name in plan.inputs.carried_schema.names]
     validated = (
         pipeline
@@ -116,8 +125,9 @@ def build_graph(pipeline: beam.Pipeline, plan: JobPlan) -> None:
     ).with_outputs(DEAD, main="prompted")
     handler = GPTJModelHandler(plan.model_path, plan.engine, plan.max_new_tokens, plan.batching,
                                plan.model_cache_dir, plan.verify_engine)
+    to_generate = prompted.prompted if select is None else prompted.prompted | "Select" >> select
     parsed = (
-        prompted.prompted
+        to_generate
         | "Generate" >> BatchedInference(handler)
         | "Parse" >> beam.ParDo(ParseGenerations(plan.run_id, plan.model_version, carried))
         .with_outputs(DEAD, main="rows")
@@ -143,14 +153,25 @@ def _counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
 
 
 def run(argv: Sequence[str]) -> Manifest:
-    """Run the job described by ``argv`` (our flags plus Beam's) and return its manifest."""
+    """Run the job described by ``argv`` (our flags plus Beam's), write and return its manifest."""
     pipeline_options = PipelineOptions(list(argv))
-    options = pipeline_options.view_as(BackstampOptions)
-    plan = plan_job(options)
+    plan = plan_job(pipeline_options.view_as(BackstampOptions))
+    manifest = execute(pipeline_options, plan)
+    write_json(FileSystems.join(plan.output, "manifest.json"), manifest.to_json())
+    return manifest
+
+
+def execute(pipeline_options: PipelineOptions, plan: JobPlan,
+            select: Optional[beam.PTransform] = None) -> Manifest:
+    """Run the graph of ``plan`` and return the manifest of what it wrote under ``plan.output``.
+
+    The manifest is not saved here: the backfill runs into staging and saves it only
+    when it commits the partition.
+    """
     started = datetime.now(timezone.utc)
     clock = time.monotonic()
     pipeline = beam.Pipeline(options=pipeline_options)
-    build_graph(pipeline, plan)
+    build_graph(pipeline, plan, select)
     result = pipeline.run()
     result.wait_until_finish()
     counters = _counters(result)
@@ -161,6 +182,7 @@ def run(argv: Sequence[str]) -> Manifest:
         records_read=counters.get("records_read", 0),
         records_written=count_parquet_rows(FileSystems.join(plan.output, "records", "*.parquet")),
         records_dead_lettered=count_parquet_rows(FileSystems.join(plan.output, "dead_letter", "*.parquet")),
+        records_skipped=counters.get("records_skipped", 0),
         parse_status={s: counters.get(f"parse_{s}", 0) for s in ("ok", "partial", "unparsed")},
         dead_letter_reasons={k.removeprefix("dead_"): v for k, v in sorted(counters.items())
                              if k.startswith("dead_")},
@@ -173,7 +195,6 @@ def run(argv: Sequence[str]) -> Manifest:
                "batches_by_engine": {k.removeprefix("batches_"): v for k, v in sorted(counters.items())
                                      if k.startswith("batches_")}},
     )
-    write_json(FileSystems.join(plan.output, "manifest.json"), manifest.to_json())
     return manifest
 
 
@@ -192,6 +213,7 @@ def format_summary(manifest: Manifest) -> str:
         f"  records dead-lettered {manifest.records_dead_lettered}"
         + (f"  ({', '.join(f'{k}: {v}' for k, v in manifest.dead_letter_reasons.items())})"
            if manifest.dead_letter_reasons else ""),
+        f"  records skipped       {manifest.records_skipped} (done by an earlier run)",
         "  parse status          " + ", ".join(f"{k}: {v}" for k, v in manifest.parse_status.items()),
         f"  prompts truncated     {manifest.truncated}",
         f"  tokens                prompt {manifest.prompt_tokens}, generated {manifest.output_tokens}",
@@ -200,7 +222,7 @@ def format_summary(manifest: Manifest) -> str:
         f" splits",
         f"  wall time             {manifest.wall_seconds:.1f} s ({rate:.2f} records/s)",
         f"  count invariant       {'holds' if manifest.count_invariant_holds else 'BROKEN'}"
-        f" (read = written + dead-lettered)",
+        f" (read = written + dead-lettered + skipped)",
         f"  output                {manifest.output}",
     ]
     return "\n".join(lines)
