@@ -81,11 +81,13 @@ def model_version(local_dir: str | os.PathLike) -> str:
 def resolve_checkpoint(path: str, cache_dir: str | None = None) -> str:
     """Return a local folder holding the checkpoint at ``path``.
 
-    Local paths are returned as absolute paths after a sanity check; ``cache_dir`` is
-    where remote checkpoints are copied.
+    Local paths are returned as absolute paths after a sanity check; remote ones (``gs://``)
+    are copied once per machine into ``cache_dir``, verified and reused (``model.remote_cache``).
     """
     if is_remote(path):
-        raise NotImplementedError(f"remote checkpoints are not supported yet: {path}")
+        from model.remote_cache import fetch_checkpoint  # fsspec is needed only for remote models
+
+        return str(fetch_checkpoint(path, cache_dir))
     local = Path(path.removeprefix("file://")).resolve()
     if not (local / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a checkpoint folder (no config.json)")
