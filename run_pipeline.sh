@@ -3,6 +3,7 @@
 # through the whole job with the demo model on DirectRunner, output under ./out/sample.
 #
 #   ./run_pipeline.sh [local] [extra pipeline flags]
+#   ./run_pipeline.sh backfill --input GLOB --output PREFIX [--run_date YYYY-MM-DD] [--reprocess]  (docs/backfill.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/env.sh
@@ -26,8 +27,11 @@ case "$MODE" in
       --labels data/sample/labels.parquet \
       --json "$OUT/eval.json"
     ;;
+  backfill)
+    python -m pipeline backfill "$@"
+    ;;
   *)
-    echo "unknown mode '$MODE' (expected: local)" >&2
+    echo "unknown mode '$MODE' (expected: local or backfill)" >&2
     exit 2
     ;;
 esac

@@ -9,6 +9,8 @@ USAGE = """usage: python -m pipeline COMMAND [options]
 commands:
   run       process OCR records into catalogue fields (python -m pipeline run --help)
   evaluate  score predictions against labels          (python -m pipeline evaluate --help)
+  backfill  nightly incremental run into PREFIX/run_date=YYYY-MM-DD/ (python -m pipeline backfill --help)
+  latest    compact a backfill PREFIX to one row per id (python -m pipeline latest --help)
 """
 
 
@@ -29,7 +31,20 @@ def _evaluate(argv: Sequence[str]) -> int:
     return main(argv)
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"run": _run, "evaluate": _evaluate}
+def _backfill(argv: Sequence[str]) -> int:
+    from pipeline.backfill import main
+
+    return main(argv)
+
+
+def _latest(argv: Sequence[str]) -> int:
+    from pipeline.latest import main
+
+    return main(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"run": _run, "evaluate": _evaluate, "backfill": _backfill,
+                                                       "latest": _latest}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
