@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Optional, Sequence
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -33,6 +34,8 @@ from pipeline.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
 from pipeline.transforms import DEAD, BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
 
 DEFAULT_MAX_NEW_TOKENS = 128
+GPTJ_CONTEXT = 2048  # n_positions of GPT-J-6B, for plans made without reading the model
+OFFLINE_MODEL_VERSION = "unresolved-offline-plan"
 
 
 @dataclass(frozen=True)
@@ -60,19 +63,29 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 
 
-def plan_job(options: BackstampOptions) -> JobPlan:
+def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
+    """Check input, output and model on the driver and fix every fact the graph needs.
+
+    ``check_storage=False`` (a Dataflow ``--dry_run``, which must work offline) reads
+    neither the input nor the model: no carried columns, and the model facts are
+    placeholders (``OFFLINE_MODEL_VERSION``, GPT-J's context) — enough to build the graph.
+    """
     if not options.input or not options.output:
         raise InputError("both --input and --output are required")
     columns = ColumnNames(id=options.id_column, front=options.front_column, back=options.back_column,
                           language=options.language_column)
-    inputs = check_inputs(options.input, columns)
-    if FileSystems.match([FileSystems.join(options.output, "manifest.json")])[0].metadata_list:
-        raise InputError(f"{options.output}: already holds a finished run; choose a new --output")
-    local_checkpoint = resolve_checkpoint(options.model, options.model_cache_dir)
-    max_new_tokens = (options.max_new_tokens
-                      or read_metadata(local_checkpoint).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
-    with open(f"{local_checkpoint}/config.json", encoding="utf-8") as handle:
-        context = json.load(handle)["n_positions"]
+    if check_storage:
+        inputs = check_inputs(options.input, columns)
+        if FileSystems.match([FileSystems.join(options.output, "manifest.json")])[0].metadata_list:
+            raise InputError(f"{options.output}: already holds a finished run; choose a new --output")
+        local_checkpoint = resolve_checkpoint(options.model, options.model_cache_dir)
+        metadata, version = read_metadata(local_checkpoint), model_version(local_checkpoint)
+        with open(f"{local_checkpoint}/config.json", encoding="utf-8") as handle:
+            context = json.load(handle)["n_positions"]
+    else:
+        inputs = InputPlan(files=(), carried_schema=pa.schema([]))
+        local_checkpoint, metadata, version, context = options.model, {}, OFFLINE_MODEL_VERSION, GPTJ_CONTEXT
+    max_new_tokens = options.max_new_tokens or metadata.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     budget = context - max_new_tokens
     if options.max_prompt_tokens:
         budget = min(budget, options.max_prompt_tokens)
@@ -84,7 +97,7 @@ def plan_job(options: BackstampOptions) -> JobPlan:
         columns=columns,
         default_language=options.default_language,
         model_path=options.model,
-        model_version=model_version(local_checkpoint),
+        model_version=version,
         model_cache_dir=options.model_cache_dir,
         engine=EngineConfig(checkpoint=local_checkpoint, engine=options.engine, device=options.device,
                             dtype=options.dtype, tensor_parallel=options.tensor_parallel,
