@@ -1,0 +1,123 @@
+"""What the CPU benchmarks share: the records, the prompts, the batching strategies and the timed loop.
+
+Prompts are built by the job's own ``ValidateRecords``/``BuildPrompts`` code and batch plans
+for "ours" come from running Beam's ``SortAndBatchElements`` (through ``BatchedInference``'s
+settings), so the benchmark measures the pipeline's choices, not a re-implementation.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.transforms.util import SortAndBatchElements
+
+from model.engines import Engine, EngineConfig
+from model.generation import Generation
+from pipeline.elements import PromptedRecord
+from pipeline.inference import BatchingConfig, GPTJModelHandler
+from pipeline.records import ColumnNames, ValidRecord, validate_row
+from pipeline.transforms import BuildPrompts
+
+RESULTS = Path(__file__).parent / "results"
+Plan = list[list[PromptedRecord]]
+
+
+def synthetic_records(n: int, seed: int, folder: Path) -> Path:
+    """``n`` records from the project's seeded generator (train/synthetic.py), as the job's input Parquet."""
+    from train.synthetic import write_split
+
+    records, _labels = write_split(folder, n, seed, split="heldout")
+    return records
+
+
+def prompted(records_parquet: Path, model_path: str, prompt_budget: int) -> list[PromptedRecord]:
+    """The job's validate + prompt steps over a Parquet file, in file order."""
+    builder = BuildPrompts(model_path, prompt_budget, run_id="bench")
+    builder.setup()
+    out = []
+    for row in pq.read_table(records_parquet).to_pylist():
+        valid = validate_row(row, ColumnNames(), "en")
+        if isinstance(valid, ValidRecord):
+            out.extend(r for r in builder.process(valid) if isinstance(r, PromptedRecord))
+    return out
+
+
+def one_per_call(records: Sequence[PromptedRecord]) -> Plan:
+    """(a) the original approach: one record per generate call."""
+    return [[record] for record in records]
+
+
+def fixed_count(records: Sequence[PromptedRecord], size: int = 32) -> Plan:
+    """(b) RunInference's default: fixed-count batches in arrival order, blind to length."""
+    return [list(records[i:i + size]) for i in range(0, len(records), size)]
+
+
+def token_batches(records: Sequence[PromptedRecord], batching: BatchingConfig, max_new_tokens: int) -> Plan:
+    """(c) ours: the batches Beam's ``SortAndBatchElements`` forms with the job's weights."""
+    handler = GPTJModelHandler("unused", EngineConfig(checkpoint="unused"), max_new_tokens, batching)
+    by_id = {record.id: record for record in records}
+    with tempfile.TemporaryDirectory() as folder:
+        with beam.Pipeline() as pipeline:
+            (pipeline
+             | beam.Create(list(records))
+             | SortAndBatchElements(min_batch_size=1, max_batch_size=batching.max_batch_size,
+                                    max_batch_weight=batching.max_batch_weight,
+                                    element_size_fn=handler.element_weight)
+             | beam.Map(lambda batch: json.dumps([record.id for record in batch]))
+             | beam.io.WriteToText(f"{folder}/plan", shard_name_template=""))
+        return [[by_id[i] for i in json.loads(line)] for line in Path(f"{folder}/plan").read_text().splitlines()]
+
+
+@dataclass
+class LoopResult:
+    strategy: str
+    records: int
+    batches: int
+    seconds: float
+    records_per_s: float
+    new_tokens: int
+    new_tokens_per_s: float
+    padding_fraction: float
+
+
+def run_plan(strategy: str, plan: Plan, engine: Engine, max_new_tokens: int) -> tuple[LoopResult, dict[str, Generation]]:
+    """Generate every batch of ``plan``; time only the generate calls (the model loop)."""
+    outputs: dict[str, Generation] = {}
+    slots = padding = 0
+    start = time.perf_counter()
+    for batch in plan:
+        generations = engine.generate([record.input_ids for record in batch], max_new_tokens)
+        outputs.update({record.id: g for record, g in zip(batch, generations)})
+        lengths = [len(record.input_ids) for record in batch]
+        slots += len(lengths) * max(lengths)
+        padding += len(lengths) * max(lengths) - sum(lengths)
+    seconds = time.perf_counter() - start
+    new_tokens = sum(g.output_tokens for g in outputs.values())
+    return LoopResult(strategy, len(outputs), len(plan), round(seconds, 3), round(len(outputs) / seconds, 3),
+                      new_tokens, round(new_tokens / seconds, 1), round(padding / slots, 4)), outputs
+
+
+def length_stats(records: Sequence[PromptedRecord]) -> dict[str, float]:
+    lengths = sorted(len(r.input_ids) for r in records)
+    pick = lambda q: lengths[min(len(lengths) - 1, int(q * len(lengths)))]  # noqa: E731
+    return {"min": lengths[0], "p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": lengths[-1],
+            "mean": round(statistics.fmean(lengths), 1)}
+
+
+def write_results(name: str, payload: dict, table: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=asdict) + "\n")
+    (RESULTS / f"{name}.md").write_text(table + "\n")
+
+
+def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
