@@ -4,6 +4,8 @@
 #
 #   ./run_pipeline.sh [local] [extra pipeline flags]
 #   ./run_pipeline.sh backfill --input GLOB --output PREFIX [--run_date YYYY-MM-DD] [--reprocess]  (docs/backfill.md)
+#   ./run_pipeline.sh dataflow --project P --region R --bucket B --image IMAGE --input GS_GLOB --model GS_PATH [--gpu nvidia-l4:1] [--dry_run]  (docs/runners.md)
+#   ./run_pipeline.sh flink --flink_master HOST:PORT --image IMAGE --input GLOB --output PREFIX --model PATH  (docs/runners.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/env.sh
@@ -30,8 +32,11 @@ case "$MODE" in
   backfill)
     python -m pipeline backfill "$@"
     ;;
+  dataflow|flink)
+    python -m pipeline.launch "$MODE" "$@"
+    ;;
   *)
-    echo "unknown mode '$MODE' (expected: local or backfill)" >&2
+    echo "unknown mode '$MODE' (expected: local, backfill, dataflow or flink)" >&2
     exit 2
     ;;
 esac
