@@ -252,3 +252,7 @@ def main(argv: Sequence[str]) -> int:
         return 2
     print(outcome.summary)
     return 1 if outcome.status == "not_committed" else 0
+
+
+if __name__ == "__main__":  # `python -m pipeline.backfill`, for launchers that take one module (Airflow's -m)
+    sys.exit(main(sys.argv[1:]))
