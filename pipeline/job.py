@@ -29,6 +29,7 @@ from pipeline.inference import METRICS_NAMESPACE, BatchingConfig, GPTJModelHandl
 from pipeline.manifest import Manifest, count_parquet_rows, write_json
 from pipeline.options import BackstampOptions
 from pipeline.preflight import InputError, InputPlan, check_inputs
+from pipeline.read import TableToRows
 from pipeline.records import ColumnNames
 from pipeline.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
 from pipeline.transforms import DEAD, BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
@@ -121,9 +122,14 @@ def build_graph(pipeline: beam.Pipeline, plan: JobPlan, select: Optional[beam.PT
     skips there what earlier runs did, since ``input_hash`` is known only once prompted.
     """
     carried = [carried_name(name) for name in plan.inputs.carried_schema.names]
-    validated = (
+    # Batched read + our row conversion: Beam's own conversion crashes on invalid UTF-8 (pipeline/read.py).
+    read = (
         pipeline
-        | "Read" >> beam.io.ReadFromParquet(plan.input, validate=False)
+        | "Read" >> beam.io.ReadFromParquetBatched(plan.input, validate=False)
+        | "ToRows" >> beam.ParDo(TableToRows(plan.columns, plan.run_id)).with_outputs(DEAD, main="rows")
+    )
+    validated = (
+        read.rows
         | "Validate" >> beam.ParDo(ValidateRecords(plan.columns, plan.default_language, plan.run_id))
         .with_outputs(DEAD, main="valid")
     )
@@ -149,7 +155,7 @@ def build_graph(pipeline: beam.Pipeline, plan: JobPlan, select: Optional[beam.PT
      | "WriteRecords" >> beam.io.WriteToParquet(
          FileSystems.join(plan.output, "records", "part"), output_schema(plan.inputs.carried_schema),
          file_name_suffix=".parquet"))
-    ((validated[DEAD], deduped[DEAD], prompted[DEAD], parsed[DEAD])
+    ((read[DEAD], validated[DEAD], deduped[DEAD], prompted[DEAD], parsed[DEAD])
      | "AllDeadLetters" >> beam.Flatten()
      | "WriteDeadLetter" >> beam.io.WriteToParquet(
          FileSystems.join(plan.output, "dead_letter", "part"), DEAD_LETTER_SCHEMA,

@@ -36,6 +36,7 @@ REASONS: dict[str, str] = {
     "missing_id": "the id is absent, null, empty or blank",
     "bad_type": "a column has a type the job cannot read as text (e.g. a number id, a list of numbers)",
     "bad_language": "the language is not an ISO 639-1 code",
+    "bad_encoding": "a carried text column holds bytes that are not UTF-8 (dead-lettered at read)",
     "empty_ocr": "no OCR line is left on either side after cleaning",
     "duplicate_id": "another row of the run has the same id; one is kept",
     "prompt_error": "the prompt could not be built within the token budget",
