@@ -132,11 +132,13 @@ def flink_args(config: FlinkConfig, job_argv: Sequence[str]) -> list[str]:
 
 def prepare(argv: Sequence[str]) -> tuple[list[str], bool]:
     """``MODE [launcher flags] [job flags]`` → (the job's full argv, whether it is a Dataflow dry run)."""
+    epilog = "Every other flag goes to the job unchanged: see python -m pipeline run --help and docs/runners.md."
     parser = argparse.ArgumentParser(prog="run_pipeline.sh", description=__doc__.split("\n\n")[0],
-                                     allow_abbrev=False)
+                                     epilog=epilog, allow_abbrev=False)
     modes = parser.add_subparsers(dest="mode", required=True)
     # No abbreviations: a Beam flag must never be taken for a prefix of a launcher flag.
-    dataflow = modes.add_parser("dataflow", help="Google Cloud Dataflow, GPU workers", allow_abbrev=False)
+    dataflow = modes.add_parser("dataflow", help="Google Cloud Dataflow, GPU workers",
+                               epilog=epilog, allow_abbrev=False)
     dataflow.add_argument("--project", required=True)
     dataflow.add_argument("--region", required=True)
     dataflow.add_argument("--bucket", required=True, help="Bucket for staging, temp files and default output.")
@@ -147,7 +149,8 @@ def prepare(argv: Sequence[str]) -> tuple[list[str], bool]:
     dataflow.add_argument("--max_workers", type=int, default=4)
     dataflow.add_argument("--dry_run", action="store_true",
                           help="Build the job offline and print it; submit nothing, read no input or model.")
-    flink = modes.add_parser("flink", help="a Flink cluster (FlinkRunner, portable)", allow_abbrev=False)
+    flink = modes.add_parser("flink", help="a Flink cluster (FlinkRunner, portable)",
+                            epilog=epilog, allow_abbrev=False)
     flink.add_argument("--flink_master", required=True, help="HOST:PORT of the Flink REST endpoint.")
     flink.add_argument("--image", help="Worker image run as the DOCKER SDK environment.")
     flink.add_argument("--parallelism", type=int, default=None)
