@@ -30,6 +30,8 @@ from pipeline.manifest import Manifest, count_parquet_rows, write_json
 from pipeline.options import BackstampOptions
 from pipeline.preflight import InputError, InputPlan, check_inputs
 from pipeline.read import TableToRows
+from pipeline.redaction import configure as configure_redaction
+from pipeline.redaction import redact, redact_options
 from pipeline.records import ColumnNames
 from pipeline.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
 from pipeline.transforms import DEAD, BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
@@ -173,6 +175,7 @@ def _counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
 
 def run(argv: Sequence[str]) -> Manifest:
     """Run the job described by ``argv`` (our flags plus Beam's), write and return its manifest."""
+    configure_redaction(argv)  # before Beam parses (and may log) the arguments
     pipeline_options = PipelineOptions(list(argv))
     plan = plan_job(pipeline_options.view_as(BackstampOptions))
     manifest = execute(pipeline_options, plan)
@@ -207,7 +210,7 @@ def execute(pipeline_options: PipelineOptions, plan: JobPlan,
                              if k.startswith("dead_")},
         prompt_tokens=counters.get("prompt_tokens", 0), output_tokens=counters.get("output_tokens", 0),
         truncated=counters.get("prompts_truncated", 0),
-        options={k: v for k, v in pipeline_options.get_all_options(drop_default=True).items()},
+        options=redact_options(pipeline_options.get_all_options(drop_default=True)),
         extra={"batch_splits": counters.get("batch_splits", 0), "max_new_tokens": plan.max_new_tokens,
                "prompt_budget": plan.prompt_budget, "engine": plan.engine.engine,
                "padding_fraction": padding_fraction(counters),
@@ -251,7 +254,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         manifest = run(argv)
     except (InputError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact(str(error))}", file=sys.stderr)
         return 2
-    print(format_summary(manifest))
+    print(redact(format_summary(manifest)))
     return 0 if manifest.count_invariant_holds else 1

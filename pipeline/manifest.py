@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.redaction import redact_value
+
 
 @dataclass
 class Manifest:
@@ -40,7 +42,8 @@ class Manifest:
         return self.records_read == self.records_written + self.records_dead_lettered + self.records_skipped
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "count_invariant_holds": self.count_invariant_holds},
+        # Redacted here too: the backfill writes manifests without going through job.execute.
+        return json.dumps(redact_value({**asdict(self), "count_invariant_holds": self.count_invariant_holds}),
                           indent=2, sort_keys=True, default=str) + "\n"
 
 

@@ -18,6 +18,7 @@ from pipeline.inference import METRICS_NAMESPACE, InferenceFailure
 from pipeline.parse import parse_completion
 from pipeline.prompt import fit_prompt, model_input, prompt_hash
 from pipeline.records import ColumnNames, Rejection, ValidRecord, record_json, validate_row
+from pipeline.redaction import redact
 from pipeline.schemas import carried_name
 
 DEAD = "dead"
@@ -28,7 +29,7 @@ def dead_letter(stage: str, reason: str, detail: str, record_id: Optional[str], 
     """One dead-letter row (SPEC §5); the counter lets the summary show reasons while running."""
     Metrics.counter(METRICS_NAMESPACE, f"dead_{reason}").inc()
     return {
-        "id": record_id, "stage": stage, "reason": reason, "detail": detail[:2000],
+        "id": record_id, "stage": stage, "reason": reason, "detail": redact(detail[:2000]),
         "record_json": raw_json, "run_id": run_id, "failed_at": datetime.now(timezone.utc),
     }
 
