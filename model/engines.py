@@ -14,6 +14,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from model.generation import Generation, generate_batch
 from model.loading import load_model, load_tokenizer, resolve_device, resolve_dtype
+from model.memory import check_model_fits
 from model.threads import available_cpus
 
 ENGINES = ("hf", "deepspeed")
@@ -50,6 +51,8 @@ def load_engine(config: EngineConfig) -> Engine:
         raise ValueError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
     torch.set_num_threads(config.torch_threads or available_cpus())  # why: model/threads.py
     tokenizer = load_tokenizer(config.checkpoint)
+    device = resolve_device(config.device)
+    check_model_fits(config.checkpoint, device, resolve_dtype(config.dtype, device), config.tensor_parallel)
     model = load_model(config.checkpoint, config.device, config.dtype, config.allow_pickle_weights)
     if config.engine == "deepspeed":
         model = deepspeed_module(model, config)
