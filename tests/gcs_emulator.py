@@ -48,8 +48,9 @@ def free_port() -> int:
 class GcsEmulator:
     """Start ``gcp-storage-emulator`` (in memory) on a free loopback port with ``buckets`` created."""
 
-    def __init__(self, workdir: str | os.PathLike, buckets: tuple[str, ...] = (BUCKET,)):
+    def __init__(self, workdir: str | os.PathLike, buckets: tuple[str, ...] = (BUCKET,), on_disk: bool = False):
         self.workdir = Path(workdir)
+        self.on_disk = on_disk
         self.buckets = buckets
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -71,17 +72,28 @@ class GcsEmulator:
             "type": "authorized_user", "client_id": "fake", "client_secret": "fake",
             "refresh_token": "fake", "token": "fake", "expiry": "2999-01-01T00:00:00Z",
         }))
-        log = open(self.workdir / "emulator.log", "wb")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-             "--port", str(self.port), "--in-memory"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
-        self._wait_until_up()
+        (self.workdir / "emulator.log").write_bytes(b"")
+        self._launch()
         for bucket in self.buckets:
             self._post("/storage/v1/b", {"name": bucket})
         return self
+
+    def _launch(self) -> None:
+        """Start the server; on disk (under ``workdir``) when ``on_disk``, so a restart keeps the objects."""
+        log = open(self.workdir / "emulator.log", "ab")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+             "--port", str(self.port)] + ([] if self.on_disk else ["--in-memory"]),
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+        )
+        log.close()
+        self._wait_until_up()
+
+    def restart(self, down_seconds: float) -> None:
+        """Stop the server, stay down ``down_seconds`` (clients see refused connections), start it again."""
+        self.stop()
+        time.sleep(down_seconds)
+        self._launch()
 
     def stop(self) -> None:
         if self._process is not None:
