@@ -1,0 +1,100 @@
+"""The synthetic generator: deterministic per seed, varied across seeds, held-out pools disjoint, labels usable."""
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.parse import parse_completion
+from pipeline.prompt import build_completion, clean_line
+from train.synthetic import KNOWN_AGENCIES, LABEL_FIELDS, Generator, main, pools, split_of
+
+
+def _rows(generator: Generator, n: int, start: int = 0):
+    return [(r.record_row(), r.label_row()) for r in generator.records(n, start)]
+
+
+def test_same_seed_same_records_and_random_access():
+    first = _rows(Generator(7), 60)
+    assert first == _rows(Generator(7), 60)
+    # record i depends only on (split, seed, i): a stream can start anywhere
+    assert _rows(Generator(7), 10, start=50) == first[50:]
+
+
+def test_different_seeds_differ():
+    a, b = _rows(Generator(1), 40), _rows(Generator(2), 40)
+    assert sum(x[0]["back_ocr"] != y[0]["back_ocr"] for x, y in zip(a, b)) >= 38
+
+
+def test_pools_are_partitioned():
+    train, heldout = pools("train"), pools("heldout")
+    for culture in train.last_names:
+        assert not set(train.last_names[culture]) & set(heldout.last_names[culture])
+    assert not set(train.places) & set(heldout.places)
+    assert len(heldout.places) > 1000 and sum(map(len, heldout.last_names.values())) > 1000
+    assert all(split_of(name) == "heldout" for name in heldout.last_names["en"])
+
+
+def _name_words(records, field):
+    return {w.casefold() for r in records for w in r.labels[field].replace("-", " ").split()
+            if len(w) > 2 and "." not in w}
+
+
+def test_heldout_names_never_seen_in_training_sample():
+    train = list(Generator(0, "train", noise_scale=0).records(1500))
+    heldout = list(Generator(123, "heldout", noise_scale=0).records(300))
+    train_words = _name_words(train, "photographer")
+    heldout_words = _name_words(heldout, "photographer")
+    assert len(heldout_words) > 150
+    assert not train_words & heldout_words
+    known = {a.canonical for a in KNOWN_AGENCIES}
+    unknown_train = {r.labels["agency"] for r in train if r.labels["agency"] and r.labels["agency"] not in known}
+    unknown_heldout = {r.labels["agency"] for r in heldout if r.labels["agency"] and r.labels["agency"] not in known}
+    assert unknown_heldout and not unknown_train & unknown_heldout
+
+
+def test_variety_of_languages_agencies_and_formats():
+    records = list(Generator(5).records(600))
+    assert {r.language for r in records} == {"en", "fr", "de", "es", "it"}
+    agencies = {r.labels["agency"] for r in records}
+    assert {"Associated Press", "United Press International", "Keystone", "Reuters", "dpa"} <= agencies
+    text = "\n".join(line for r in records for line in (r.back_ocr or []))
+    for marker in ("Photo by", "(c)", "Credit:", "RETURN TO LIBRARY", "Tel"):
+        assert marker in text
+    assert any(r.front_ocr is None or r.back_ocr is None for r in records)  # missing sides occur
+    for field in ("title", "agency", "photographer", "date"):
+        empty = sum(not r.labels[field] for r in records) / len(records)
+        assert 0.05 < empty < 0.4, field  # fields are sometimes absent, usually present
+
+
+def test_copied_labels_are_spans_of_the_ocr():
+    """Without OCR noise, title/photographer/date are verbatim (line breaks aside) in the OCR."""
+    for record in Generator(9, noise_scale=0).records(300):
+        text = " ".join(clean_line(line) for line in (record.back_ocr or []) + (record.front_ocr or []))
+        for field in ("title", "photographer", "date"):
+            value = record.labels[field]
+            assert not value or value in text, (field, value, text)
+
+
+def test_labels_round_trip_through_completion_and_parser():
+    for record in Generator(11).records(300):
+        completion = build_completion(record.language, record.labels)
+        parsed = parse_completion(completion, record.language)
+        assert parsed.status == "ok", completion
+        for field in LABEL_FIELDS:
+            assert getattr(parsed, field) == clean_line(record.labels[field]), field
+
+
+def test_cli_writes_records_and_labels(tmp_path):
+    assert main(["--n", "25", "--seed", "3", "--out", str(tmp_path), "--split", "heldout"]) == 0
+    records = pq.read_table(tmp_path / "records.parquet")
+    labels = pq.read_table(tmp_path / "labels.parquet")
+    assert records.column_names == ["id", "front_ocr", "back_ocr", "language", "collection"]
+    assert labels.column_names == ["id", *LABEL_FIELDS, "language"]
+    assert records.column("id").to_pylist() == labels.column("id").to_pylist()
+    assert len(set(records.column("id").to_pylist())) == 25
+
+
+@pytest.mark.parametrize("split", ["nope"])
+def test_unknown_split_is_refused(split):
+    with pytest.raises(ValueError):
+        Generator(0, split)

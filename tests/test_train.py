@@ -1,0 +1,195 @@
+"""Training: examples mask the prompt, DeepSpeed steps on CPU lower the loss, both input formats train,
+the checkpoint loads and generates through the pipeline's code, and GPT-J-6B builds through the same path."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.prompt import build_completion, build_prompt, model_input
+from pipeline.tags import ALL_TAG_TOKENS
+from train.data import (IGNORE_INDEX, Encoder, bucketed_batches, collate, read_samples, split_text,
+                        synthetic_samples)
+from train.finetune import (DataArguments, ModelArguments, Schedule, TrainArguments, build_model, count_parameters,
+                            fill_deepspeed_config, train)
+from train.synthetic import write_split
+from train.tokenizer import add_tag_tokens, build_synthetic_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(REPO / ".cache" / "torch_extensions"))
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_synthetic_tokenizer(vocab_size=400, n=300, seed=0)
+
+
+@pytest.fixture(scope="module")
+def micro_config(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("cfg") / "gptj_micro.json"
+    values = json.loads((REPO / "configs" / "gptj_tiny.json").read_text())
+    values.update(n_embd=64, n_layer=2, n_head=4, rotary_dim=16, n_inner=128, n_positions=384)
+    path.write_text(json.dumps(values))
+    return str(path)
+
+
+def test_tags_are_single_non_special_tokens(tokenizer):
+    for tag in ALL_TAG_TOKENS:
+        for text in (tag, " " + tag):
+            ids = tokenizer.encode(text, add_special_tokens=False)
+            assert len(ids) == 1 and tokenizer.decode(ids, skip_special_tokens=True) == text
+    assert add_tag_tokens(tokenizer) == 0  # idempotent
+    assert tokenizer.bos_token == tokenizer.eos_token == "<|endoftext|>"
+
+
+def test_prompt_positions_carry_minus_100(tokenizer):
+    sample = synthetic_samples(1, seed=4)[0]
+    encoder = Encoder(tokenizer, max_length=512, max_new_tokens=128)
+    example = encoder.encode(sample)
+    n = example.n_prompt
+    assert n > 10 and example.labels[:n] == [IGNORE_INDEX] * n
+    assert example.labels[n:] == example.input_ids[n:]
+    assert example.input_ids[-1] == tokenizer.eos_token_id
+    prompt = model_input(build_prompt(sample.back_lines, sample.front_lines, sample.language), tokenizer.bos_token)
+    assert tokenizer.decode(example.input_ids[:n]) == prompt  # exactly what the pipeline feeds the model
+    assert tokenizer.decode(example.input_ids[n:-1]) == " " + build_completion(sample.language, sample.fields)
+
+
+def test_batches_group_similar_lengths_and_pad_with_ignored_labels(tokenizer):
+    encoder = Encoder(tokenizer, max_length=512, max_new_tokens=128)
+    examples = encoder.encode_all(synthetic_samples(64, seed=5))
+    batches = bucketed_batches(examples, batch_size=8, seed=0)
+    assert sorted(i for b in batches for i in b) == list(range(64))
+    batch = collate([examples[i] for i in batches[0]], tokenizer.pad_token_id)
+    lengths = batch["attention_mask"].sum(1)
+    assert bool((batch["labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all())
+    spread = max(len(e) for e in examples) - min(len(e) for e in examples)
+    assert int(lengths.max() - lengths.min()) < spread
+
+
+def test_text_csv_is_split_at_end_tag(tmp_path):
+    text = "<language> en <back> A <b> B <front> C <END> <language> en <rewrite> A B. <title> C"
+    assert split_text(text) == ("<language> en <back> A <b> B <front> C <END>", "<language> en <rewrite> A B. <title> C")
+    path = tmp_path / "train.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["text"], [text]])
+    (sample,) = read_samples(path)
+    assert sample.language == "en" and sample.completion() == "<language> en <rewrite> A B. <title> C"
+
+
+def test_schedule_and_deepspeed_auto_values():
+    schedule = Schedule(total_steps=110, warmup_steps=10, kind="cosine", min_ratio=0.1)
+    assert schedule(0) < schedule(5) < schedule(9) <= 1.0
+    assert schedule(10) == pytest.approx(1.0) and schedule(110) == pytest.approx(0.1)
+    config = json.loads((REPO / "configs" / "ds_config_gptj.json").read_text())
+    args = TrainArguments(per_device_train_batch_size=2, gradient_accumulation_steps=32, learning_rate=5e-6,
+                          warmup_steps=10)
+    filled = fill_deepspeed_config(config, args, "fp16", total_steps=100, world_size=8)
+    assert filled["train_batch_size"] == 2 * 32 * 8 and filled["fp16"]["enabled"] is True
+    assert filled["optimizer"]["params"]["lr"] == 5e-6 and filled["scheduler"]["params"]["warmup_num_steps"] == 10
+    assert filled["zero_optimization"]["stage"] == 2
+    assert "auto" not in json.dumps(filled)
+    offload = fill_deepspeed_config(json.loads((REPO / "configs" / "ds_config_gptj_zero3_offload.json").read_text()),
+                                    args, "bf16", 100)
+    assert offload["zero_optimization"]["stage"] == 3 and offload["bf16"]["enabled"] is True
+    assert "auto" not in json.dumps(offload)
+
+
+def _losses(output_dir: Path) -> list[float]:
+    rows = [json.loads(line) for line in (output_dir / "training_log.jsonl").read_text().splitlines()]
+    return [row["loss"] for row in rows if "loss" in row]
+
+
+def test_deepspeed_steps_lower_loss_and_checkpoint_generates(tmp_path, micro_config):
+    out = tmp_path / "ckpt"
+    result = train(
+        ModelArguments(config_name=micro_config, tokenizer_vocab_size=400, tokenizer_train_records=300),
+        DataArguments(synthetic_train_examples=96, synthetic_validation_examples=4, max_new_tokens=24),
+        TrainArguments(output_dir=str(out), per_device_train_batch_size=8, gradient_accumulation_steps=1,
+                       max_steps=12, learning_rate=3e-3, warmup_steps=2, logging_steps=1, torch_threads=2,
+                       per_device_eval_batch_size=4, seed=0),
+    )
+    losses = _losses(out)
+    assert len(losses) >= 10 and min(losses[-3:]) < losses[0] - 0.5
+    assert result["steps"] == 12
+
+    # The checkpoint is what the pipeline loads: safetensors, tokenizer, backstamp.json, eval.json.
+    from model.checkpoint import read_metadata
+    from model.generation import generate_batch
+    from model.loading import load_model, load_tokenizer
+
+    metadata = read_metadata(out)
+    assert metadata["max_new_tokens"] == 24 and metadata["training"]["optimizer_steps"] == 12
+    assert metadata["max_prompt_tokens"] == 384 - 24
+    assert (out / "model.safetensors").exists() and (out / "eval.json").exists()
+    tokenizer = load_tokenizer(str(out))
+    model = load_model(str(out))
+    sample = synthetic_samples(1, seed=99, split="heldout")[0]
+    ids = tokenizer.encode(model_input(build_prompt(sample.back_lines, sample.front_lines, sample.language),
+                                       tokenizer.bos_token), add_special_tokens=False)
+    (generation,) = generate_batch(model, tokenizer, [ids], max_new_tokens=8)
+    assert 1 <= generation.output_tokens <= 8
+    assert json.loads((out / "eval.json").read_text())["n"] == 4
+
+
+def test_text_csv_and_parquet_files_train(tmp_path, micro_config):
+    records, labels = write_split(tmp_path / "syn", n=24, seed=8)
+    samples = read_samples(records, labels)
+    csv_path = tmp_path / "train.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        for s in samples:
+            writer.writerow([build_prompt(s.back_lines, s.front_lines, s.language) + " " + s.completion()])
+    for train_file, labels_file in ((csv_path, None), (records, labels)):
+        out = tmp_path / ("csv" if labels_file is None else "parquet")
+        train(
+            ModelArguments(config_name=micro_config, tokenizer_vocab_size=400, tokenizer_train_records=300),
+            DataArguments(train_file=str(train_file), train_labels_file=labels_file and str(labels_file),
+                          max_new_tokens=16),
+            TrainArguments(output_dir=str(out), per_device_train_batch_size=4, gradient_accumulation_steps=2,
+                           num_train_epochs=2, learning_rate=3e-3, warmup_steps=1, logging_steps=1, torch_threads=2),
+        )
+        losses = _losses(out)
+        assert len(losses) == 6 and losses[-1] < losses[0]
+        assert (out / "model.safetensors").exists()
+
+
+def test_gptj_6b_builds_on_meta_with_published_size(tokenizer):
+    """The training code path builds GPT-J-6B; a tokenizer within its 50,400 rows does not resize it."""
+    with torch.device("meta"):
+        model = build_model(ModelArguments(config_name=str(REPO / "configs" / "gptj_6b.json")), tokenizer)
+    assert model.config.vocab_size == 50400
+    assert count_parameters(model) == pytest.approx(6.05e9, rel=0.003)
+    assert next(model.parameters()).device.type == "meta"
+
+
+def test_new_tokens_take_spare_rows_without_resizing(tmp_path):
+    """A checkpoint with spare embedding rows (like GPT-J-6B's 143) keeps its size when the tags fit."""
+    from transformers import GPTJConfig, GPTJForCausalLM
+
+    base = build_synthetic_tokenizer(vocab_size=300, n=100, seed=0)
+    plain = type(base).from_pretrained  # reload without tags: the "original" tokenizer
+    base.save_pretrained(tmp_path / "tok")
+    vocab = json.loads((tmp_path / "tok" / "tokenizer.json").read_text())
+    vocab["added_tokens"] = [t for t in vocab["added_tokens"] if t["special"]]
+    (tmp_path / "tok" / "tokenizer.json").write_text(json.dumps(vocab))
+    original = plain(tmp_path / "tok")
+    n_base = len(original)
+    config = GPTJConfig(vocab_size=n_base + 43, n_positions=64, n_embd=32, n_layer=1, n_head=2, rotary_dim=8,
+                        bos_token_id=0, eos_token_id=0)
+    GPTJForCausalLM(config).save_pretrained(tmp_path / "ckpt")
+    original.save_pretrained(tmp_path / "ckpt")
+    from train.finetune import load_or_build_tokenizer
+
+    args = ModelArguments(model_name_or_path=str(tmp_path / "ckpt"))
+    tokenizer = load_or_build_tokenizer(args)
+    assert len(tokenizer) == n_base + 2 * len(ALL_TAG_TOKENS) <= n_base + 43
+    model = build_model(args, tokenizer)
+    weight = model.get_input_embeddings().weight
+    assert weight.shape[0] == n_base + 43  # not resized
+    assert torch.allclose(weight[n_base], weight[:n_base].mean(0))  # new rows start at the mean
