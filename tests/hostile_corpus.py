@@ -2,7 +2,7 @@
 
 Every row has a ``case`` column (carried to the output, and inside ``record_json`` in the
 dead letter), so a test can find each case's fate. ``OUTCOMES`` is the single source of
-the expected outcome per case; docs/reliability.md shows the same table and a test keeps
+the expected outcome per case; the README shows the same table and a test keeps
 the two equal.
 
 Invalid UTF-8 in a ``string`` column cannot be written through Python strings, so those

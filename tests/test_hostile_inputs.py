@@ -23,7 +23,7 @@ from tests.hostile_corpus import (
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 STOP = "stop before any work"
-DOCS = Path(__file__).parents[1] / "docs" / "reliability.md"
+DOCS = Path(__file__).parents[1] / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_unusable_input_stops_before_any_work_with_a_clear_message(kind, checkpo
 
 
 def _docs_table() -> dict[str, str]:
-    """``case → outcome`` from the markdown table of docs/reliability.md (rows starting with a `case`)."""
+    """``case → outcome`` from the bad-input table of the README (rows starting with a `case`)."""
     row = re.compile(r"^\| `([\w-]+)` \| (?:[^|\\]|\\\|)+ \| ([^|]+?) \|$", re.MULTILINE)
     return dict(row.findall(DOCS.read_text(encoding="utf-8")))
 
