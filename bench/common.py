@@ -29,11 +29,29 @@ RESULTS = Path(__file__).parent / "results"
 Plan = list[list[PromptedRecord]]
 
 
-def synthetic_records(n: int, seed: int, folder: Path) -> Path:
-    """``n`` records from the project's seeded generator (train/synthetic.py), as the job's input Parquet."""
+def synthetic_records(n: int, seed: int, folder: Path, tail_alpha: float = 1.2) -> Path:
+    """``n`` records from the project's seeded generator (train/synthetic.py), as the job's input Parquet.
+
+    Real archive backs range from a bare stamp to a typed page of notes, so the OCR length
+    is made heavy-tailed: each record's back gets ``Pareto(tail_alpha) - 1`` extra lines
+    (median ~0.8, one in ten ≥ 5, a few dozen), drawn from other records' backs. Long
+    records are then cut to the prompt budget by the job's own truncation rule.
+    """
+    import random
+
+    import pyarrow as pa
     from train.synthetic import write_split
 
     records, _labels = write_split(folder, n, seed, split="heldout")
+    table = pq.read_table(records)
+    backs = table.column("back_ocr").to_pylist()
+    pool = [line for back in backs for line in (back or [])]
+    rng = random.Random(seed)
+    longer = [(back or []) + rng.sample(pool, min(len(pool), int(rng.paretovariate(tail_alpha)) - 1))
+              for back in backs]
+    index = table.schema.get_field_index("back_ocr")
+    table = table.set_column(index, "back_ocr", pa.array(longer, type=table.schema.field("back_ocr").type))
+    pq.write_table(table, records)
     return records
 
 
