@@ -3,6 +3,11 @@
 Prompts of different lengths share a batch through left padding and an attention mask,
 so every row's continuation starts at the same column; ``generate`` derives position ids
 from the mask, which keeps a row's greedy output the same alone or in any batch.
+
+Decoding is constrained to the completion's tag grammar (SPEC §4): a prompt-only tag is
+never written and each completion tag at most once. A small model that loses its place
+otherwise loops (``<title> X <title> X ...``) until the token limit, which the parser can
+only flag as ``partial``; with the rule it has to move on to the next field instead.
 """
 from __future__ import annotations
 
@@ -10,9 +15,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
-from pipeline.tags import END_TAG
+from pipeline.tags import COMPLETION_TAGS, END_TAG, LANGUAGE_TAG, PROMPT_ONLY_TAGS, tag
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,36 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
         if len(ids) == 1 and ids[0] not in stops:
             stops.append(ids[0])
     return stops
+
+
+def _single_token_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    """Ids of ``text`` and `` text`` wherever the tokenizer has them as one token."""
+    ids = [tokenizer.encode(variant, add_special_tokens=False) for variant in (text, " " + text)]
+    return sorted({row[0] for row in ids if len(row) == 1})
+
+
+class TagGrammar(LogitsProcessor):
+    """Bans prompt-only tags, and each completion tag once the row has written it.
+
+    Only tags the tokenizer holds as single tokens are constrained (a trained checkpoint adds
+    them all); with a tokenizer that spells them in pieces decoding is left unconstrained.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt_width: int):
+        self.prompt_width = prompt_width
+        self.never = [i for name in PROMPT_ONLY_TAGS for i in _single_token_ids(tokenizer, tag(name))]
+        groups = [_single_token_ids(tokenizer, text) for text in (LANGUAGE_TAG, *map(tag, COMPLETION_TAGS))]
+        self.once = [torch.tensor(ids) for ids in groups if ids]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        banned = torch.zeros_like(scores, dtype=torch.bool)
+        banned[:, self.never] = True
+        written = input_ids[:, self.prompt_width:]
+        for ids in self.once:
+            ids = ids.to(scores.device)
+            seen = torch.isin(written, ids).any(dim=1)
+            banned[:, ids] |= seen[:, None]
+        return scores.masked_fill(banned, float("-inf"))
 
 
 def left_pad(batch_input_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,6 +105,7 @@ def generate_batch(
             use_cache=True,
             eos_token_id=stops,
             pad_token_id=tokenizer.pad_token_id,
+            logits_processor=LogitsProcessorList([TagGrammar(tokenizer, input_ids.shape[1])]),
         )
     new_tokens = output[:, input_ids.shape[1]:].tolist()
     return [_finish_row(row, stops, tokenizer, max_new_tokens) for row in new_tokens]

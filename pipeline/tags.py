@@ -25,6 +25,9 @@ COMPLETION_TAGS: tuple[str, ...] = tuple(name for name, _ in COMPLETION_FIELDS)
 FIELD_BY_TAG: dict[str, str] = dict(COMPLETION_FIELDS)
 FIELDS: tuple[str, ...] = tuple(field for _, field in COMPLETION_FIELDS)
 
+# Tags that belong to the prompt only; a completion never contains them.
+PROMPT_ONLY_TAGS: tuple[str, ...] = ("back", "front", "b")
+
 # GPT-J's end-of-text token. It is a special token, so OCR text spelling it out could
 # end the prompt early inside the tokenizer; the prompt neutralises it like a tag.
 END_OF_TEXT = "<|endoftext|>"

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import LogitsProcessorList
 
 from model.checkpoint import model_version, read_metadata
 from model.engines import EngineConfig, load_engine
-from model.generation import generate_batch, left_pad, stop_token_ids
+from model.generation import TagGrammar, generate_batch, left_pad, stop_token_ids
 from model.loading import UnsafeCheckpointError, load_model, load_tokenizer
 from pipeline.prompt import build_prompt, model_input
 from tests.tiny_checkpoint import build_tiny_checkpoint
@@ -52,7 +53,8 @@ def test_only_the_continuation_is_decoded(tiny):
     with torch.inference_mode():
         full = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
                               max_new_tokens=8, do_sample=False, eos_token_id=stop_token_ids(tokenizer),
-                              pad_token_id=tokenizer.pad_token_id)[0].tolist()
+                              pad_token_id=tokenizer.pad_token_id,
+                              logits_processor=LogitsProcessorList([TagGrammar(tokenizer, len(prompt))]))[0].tolist()
     new = full[len(prompt):]
     stop = next((i for i, t in enumerate(new) if t in stop_token_ids(tokenizer)), len(new))
     assert generation.text == tokenizer.decode(new[:stop], skip_special_tokens=True)
@@ -78,10 +80,36 @@ def test_generation_stops_at_end_of_text_and_counts_it(tiny):
 
 def test_a_row_that_never_stops_is_flagged_at_the_limit(tiny):
     path, _, tokenizer = tiny
-    model = _always_emits(path, tokenizer.convert_tokens_to_ids("<title>"))
+    word = tokenizer.encode(" KEYSTONE", add_special_tokens=False)[0]
+    model = _always_emits(path, word)
     [generation] = generate_batch(model, tokenizer, _prompts(tokenizer, 1), max_new_tokens=5)
     assert generation.output_tokens == 5 and generation.hit_limit
-    assert generation.text.count("<title>") == 5
+    assert generation.text == tokenizer.decode([word] * 5)
+
+
+def test_a_completion_tag_is_written_at_most_once(tiny):
+    path, _, tokenizer = tiny
+    model = _always_emits(path, tokenizer.convert_tokens_to_ids("<title>"))
+    [generation] = generate_batch(model, tokenizer, _prompts(tokenizer, 1), max_new_tokens=5)
+    assert generation.text.count("<title>") == 1
+
+
+def test_a_prompt_only_tag_is_never_written(tiny):
+    path, _, tokenizer = tiny
+    for name in ("<back>", "<front>", "<b>"):
+        model = _always_emits(path, tokenizer.convert_tokens_to_ids(name))
+        [generation] = generate_batch(model, tokenizer, _prompts(tokenizer, 1), max_new_tokens=5)
+        assert name not in generation.text
+
+
+def test_the_tag_rule_leaves_other_rows_of_the_batch_alone(tiny):
+    """Row 0 has written <title>; row 1 has not: only row 0 loses the tag."""
+    _, _, tokenizer = tiny
+    title = tokenizer.convert_tokens_to_ids("<title>")
+    rule = TagGrammar(tokenizer, prompt_width=2)
+    input_ids = torch.tensor([[5, title, title], [title, 5, 6]])  # row 1's <title> is in its prompt
+    scores = rule(input_ids, torch.zeros(2, len(tokenizer)))
+    assert scores[0, title] == float("-inf") and scores[1, title] == 0
 
 
 def test_end_tag_is_a_stop_token_because_tags_are_single_tokens(tiny):
