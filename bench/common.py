@@ -10,7 +10,7 @@ import json
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +25,6 @@ from pipeline.inference import BatchingConfig, GPTJModelHandler
 from pipeline.records import ColumnNames, ValidRecord, validate_row
 from pipeline.transforms import BuildPrompts
 
-RESULTS = Path(__file__).parent / "results"
 Plan = list[list[PromptedRecord]]
 
 
@@ -103,6 +102,8 @@ class LoopResult:
     new_tokens: int
     new_tokens_per_s: float
     padding_fraction: float
+    padding_slots: int
+    prompt_slots: int
 
 
 def run_plan(strategy: str, plan: Plan, engine: Engine, max_new_tokens: int) -> tuple[LoopResult, dict[str, Generation]]:
@@ -119,7 +120,7 @@ def run_plan(strategy: str, plan: Plan, engine: Engine, max_new_tokens: int) -> 
     seconds = time.perf_counter() - start
     new_tokens = sum(g.output_tokens for g in outputs.values())
     return LoopResult(strategy, len(outputs), len(plan), round(seconds, 3), round(len(outputs) / seconds, 3),
-                      new_tokens, round(new_tokens / seconds, 1), round(padding / slots, 4)), outputs
+                      new_tokens, round(new_tokens / seconds, 1), round(padding / slots, 4), padding, slots), outputs
 
 
 def length_stats(records: Sequence[PromptedRecord]) -> dict[str, float]:
@@ -128,14 +129,3 @@ def length_stats(records: Sequence[PromptedRecord]) -> dict[str, float]:
     return {"min": lengths[0], "p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": lengths[-1],
             "mean": round(statistics.fmean(lengths), 1)}
 
-
-def write_results(name: str, payload: dict, table: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=asdict) + "\n")
-    (RESULTS / f"{name}.md").write_text(table + "\n")
-
-
-def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)

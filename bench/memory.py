@@ -22,7 +22,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import markdown_table, synthetic_records, write_results
+from bench.common import synthetic_records
+from bench.report import markdown_table, write_results
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 SAMPLE_SECONDS = 0.2

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on CI or workers
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bench.common import RESULTS  # noqa: E402
+from bench.report import RESULTS  # noqa: E402
 
 
 def main(name: str = "throughput") -> int:
