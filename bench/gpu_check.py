@@ -1,13 +1,15 @@
-"""GPU check for a lent H100/H200: hf vs deepspeed (kernel injection) on a GPT-J-6B-shaped model.
+"""GPU check for a lent H100/H200: hf vs deepspeed (without and with kernel injection) on a GPT-J-6B-shaped model.
 
 The model has GPT-J-6B's shape with random fp16 weights built directly on the GPU (no
 download, ~12 GB). For batch 1/8/32/64, 128-token prompts and exactly 64 new tokens
 (``min_new_tokens`` keeps random weights from stopping early), it measures tokens/s for
-each engine, the greedy parity between engines (token for token, every row), and the
-decode step time against the memory-bandwidth bound: a decode step must read every weight
-once, so it cannot beat weight bytes ÷ copy bandwidth (measured here with a device copy).
-Results go to ``bench/results/gpu_check.{json,md}`` after each step, so a timeout keeps
-what was measured. ``--tiny`` runs the same code on a 2-layer model on CPU (smoke test).
+each engine, the parity of each DeepSpeed mode with hf (greedy rows token for token, and
+the prefill logits of a probe batch), and the decode step time against the memory-bandwidth
+bound: a decode step must read every weight once, so it cannot beat weight bytes ÷ copy
+bandwidth (measured here with a device copy). hf runs again last, to show order effects and
+how often two hf runs disagree on random weights. An engine that fails is recorded with its
+error. Last, the pipeline's ``--verify_engine`` check runs on the demo checkpoint. Results go to ``bench/results/gpu_check.{json,md}`` after each engine, so a timeout
+keeps what was measured. ``--tiny`` runs the same code on a 2-layer model on CPU (smoke test).
 
     python -m bench.gpu_check            # on the GPU machine, via bench/gpu_check.sh
     python -m bench.gpu_check --tiny     # anywhere, seconds
@@ -17,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import traceback
 from typing import Sequence
 
 import torch
 from transformers import GPTJConfig, GPTJForCausalLM
 
-from bench.common import RESULTS, markdown_table
+from bench.report import markdown_table, write_results
 from model.engines import EngineConfig, deepspeed_module
 
 GPTJ_6B = dict(vocab_size=50400, n_positions=2048, n_embd=4096, n_layer=28, n_head=16, rotary_dim=64)
@@ -87,14 +90,28 @@ def measure(engine: str, model, prompts_by_batch: dict[int, torch.Tensor], new_t
     return rows, outputs
 
 
+def prefill_agreement(model, reference_logits: torch.Tensor, prompts: torch.Tensor) -> dict:
+    """Logits of one forward pass against hf's: greedy parity alone is a weak signal on random
+    weights, whose near-flat logits let fp16 rounding flip the arg-max between correct kernels."""
+    with torch.inference_mode():
+        logits = model(input_ids=prompts, attention_mask=torch.ones_like(prompts)).logits.float()
+    difference = (logits - reference_logits).abs()
+    return {"max_abs_logit_diff": round(float(difference.max()), 4),
+            "mean_abs_logit_diff": round(float(difference.mean()), 5),
+            "reference_logit_std": round(float(reference_logits.std()), 4),
+            "top1_agreement": round(float((logits.argmax(-1) == reference_logits.argmax(-1)).float().mean()), 4)}
+
+
 def save(payload: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
     name = "gpu_check_tiny" if payload["tiny"] else "gpu_check"
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     table = markdown_table(payload["rows"], ["engine", "batch", "tokens_per_s", "seconds", "decode_step_ms",
                                              "bandwidth_bound_ms", "step_over_bound"]) if payload["rows"] else ""
-    parity = "\n".join(f"- batch {b}: {p}" for b, p in payload["parity"].items())
-    (RESULTS / f"{name}.md").write_text(f"{payload['device']}\n\n{table}\n\nGreedy parity hf vs deepspeed:\n{parity}\n")
+    parity = "\n".join(f"- {engine}: {result}" for engine, result in payload["parity"].items())
+    errors = "\n".join(f"- {engine}: {error}" for engine, error in payload["errors"].items())
+    write_results(name, payload, f"{payload['device']}; {payload['versions']}\n\n{table}\n\n"
+                                 f"Against hf (greedy rows identical per batch; prefill logits):\n{parity}\n"
+                                 + (f"\nErrors:\n{errors}\n" if errors else "")
+                                 + (f"\n--verify_engine: {payload['verify_engine']}\n" if "verify_engine" in payload else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,37 +120,86 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batches", default="1,8,32,64")
     parser.add_argument("--prompt_tokens", type=int, default=128)
     parser.add_argument("--new_tokens", type=int, default=64)
+    parser.add_argument("--checkpoint", default="data/models/demo-gptj",
+                        help="also run --verify_engine (the pipeline's default deepspeed engine) on this real checkpoint; '' skips")
     args = parser.parse_args(argv)
 
     if not args.tiny and not torch.cuda.is_available():
         parser.error("no GPU: run on the GPU machine, or pass --tiny for the CPU smoke test")
     device = torch.device("cpu" if args.tiny else "cuda")
     dtype = torch.float32 if args.tiny else torch.float16
-    model = build_model(TINY if args.tiny else GPTJ_6B, device, dtype)
+    shape = TINY if args.tiny else GPTJ_6B
+    model = build_model(shape, device, dtype)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     bandwidth = copy_bandwidth(device, 0.0625 if args.tiny else 2.0)
     generator = torch.Generator().manual_seed(1)
     batches = [int(b) for b in args.batches.split(",")]
     prompts = {b: torch.randint(1, model.config.vocab_size, (b, args.prompt_tokens), generator=generator).to(device)
                for b in batches}
+    probe = prompts[max(batches)][:8]
     payload = {"tiny": args.tiny, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-               "weight_bytes": weight_bytes, "copy_bandwidth_gb_s": round(bandwidth / 1e9, 1), "rows": [],
-               "parity": {}}
+               "versions": versions(), "weight_bytes": weight_bytes,
+               "copy_bandwidth_gb_s": round(bandwidth / 1e9, 1), "rows": [], "parity": {}, "errors": {}}
 
     rows, reference = measure("hf", model, prompts, args.new_tokens, weight_bytes, bandwidth)
+    with torch.inference_mode():
+        reference_logits = model(input_ids=probe, attention_mask=torch.ones_like(probe)).logits.float()
     payload["rows"] += rows
     save(payload)
-    config = EngineConfig(checkpoint="(random weights)", engine="deepspeed", device=device.type,
-                          dtype="float32" if args.tiny else "float16", kernel_inject=True)
-    ds_model = deepspeed_module(model, config)  # kernel injection on CUDA; replaces modules in place
-    rows, outputs = measure("deepspeed", ds_model, prompts, args.new_tokens, weight_bytes, bandwidth)
-    payload["rows"] += rows
-    for batch in batches:
-        equal_rows = (outputs[batch] == reference[batch]).all(dim=1)
-        payload["parity"][batch] = f"{int(equal_rows.sum())}/{batch} rows identical"
-    save(payload)
-    print(json.dumps(payload["parity"]))
+    # DeepSpeed without kernel injection (the pipeline default), with it, then hf again (order
+    # effects, and the greedy-parity noise floor of near-flat random logits between two hf runs).
+    # Each on a fresh, identically seeded model: injection replaces the model's modules in place.
+    for name, engine, inject in (("deepspeed", "deepspeed", False), ("deepspeed_inject", "deepspeed", True),
+                                 ("hf_repeat", "hf", False)):
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        model = build_model(shape, device, dtype)
+        config = EngineConfig(checkpoint="(random weights)", engine=engine, device=device.type,
+                              dtype="float32" if args.tiny else "float16", kernel_inject=inject)
+        try:
+            wrapped = deepspeed_module(model, config) if engine == "deepspeed" else model
+            rows, outputs = measure(name, wrapped, prompts, args.new_tokens, weight_bytes, bandwidth)
+            identical = {b: f"{int((outputs[b] == reference[b]).all(dim=1).sum())}/{b}" for b in batches}
+            payload["parity"][name] = {"greedy_rows_identical": identical,
+                                       **prefill_agreement(wrapped, reference_logits, probe)}
+            payload["rows"] += rows
+        except Exception as error:  # a failed engine is a finding to report, not a reason to lose the others
+            traceback.print_exc()
+            payload["errors"][name] = f"{type(error).__name__}: {error}"[:2000]
+        save(payload)
+    if args.checkpoint:
+        payload["verify_engine"] = verify_checkpoint(args.checkpoint, device)
+        save(payload)
+    print(json.dumps(payload["parity"]), json.dumps(payload["errors"]))
     return 0
+
+
+def verify_checkpoint(checkpoint: str, device: torch.device) -> str:
+    """The pipeline's own start-up check (its default deepspeed engine), on a trained model and its padded,
+    mixed-length probe batch."""
+    from model.checkpoint import read_metadata
+    from model.verify import load_verified_engine
+
+    config = EngineConfig(checkpoint=checkpoint, engine="deepspeed", device=device.type)
+    try:
+        engine = load_verified_engine(config, read_metadata(checkpoint).get("max_new_tokens", 136), "refuse")
+        result = f"{checkpoint}: the {engine.name} engine matches hf on the probe batch"
+    except Exception as error:
+        result = f"{checkpoint}: {type(error).__name__}: {error}"
+    print(result, flush=True)
+    return result
+
+
+def versions() -> str:
+    import transformers
+    try:
+        import deepspeed
+        deepspeed_version = deepspeed.__version__
+    except ImportError:
+        deepspeed_version = "not installed"
+    return (f"torch {torch.__version__} (CUDA {torch.version.cuda}), transformers {transformers.__version__}, "
+            f"deepspeed {deepspeed_version}")
 
 
 if __name__ == "__main__":

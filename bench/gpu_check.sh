@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check for a lent H100/H200 (under 8 minutes): hf vs deepspeed kernel injection on a
+# GPU check for a lent H100/H200 (under 8 minutes): hf vs deepspeed (without and with kernel injection) on a
 # GPT-J-6B-shaped random fp16 model; tables in bench/results/gpu_check.{md,json}.
 # DeepSpeed JIT-builds its inference kernels on first use (cached in TORCH_EXTENSIONS_DIR),
 # which is most of the first run's time; the timeout keeps whatever was measured.

@@ -29,7 +29,7 @@ class EngineConfig:
     device: str = "auto"
     dtype: str = "auto"
     tensor_parallel: int = 1
-    kernel_inject: bool = True
+    kernel_inject: bool = False
     allow_pickle_weights: bool = False
     torch_threads: int | None = None
 

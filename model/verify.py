@@ -63,10 +63,16 @@ def describe(engine: str, mismatches: Sequence[Mismatch], rows: int) -> str:
             f"Run with --engine hf, or add --engine_fallback to fall back to hf automatically.")
 
 
+def describe_failure(engine: str, error: Exception) -> str:
+    return (f"--verify_engine: the {engine} engine failed on the probe batch ({type(error).__name__}: "
+            f"{str(error)[:200]}). Run with --engine hf, or add --engine_fallback to fall back to hf automatically.")
+
+
 def load_verified_engine(config: EngineConfig, max_new_tokens: int, mode: VerifyMode) -> Engine:
     """The engine of ``config``, checked against ``hf`` on a probe batch unless ``mode`` is ``off``.
 
-    ``refuse`` raises ``EngineMismatchError`` on any difference; ``fallback`` logs it and
+    ``refuse`` raises ``EngineMismatchError`` on any difference, or when wrapping the model or
+    generating the probe raises; ``fallback`` logs it and
     returns a freshly loaded ``hf`` engine instead. For ``hf`` itself there is nothing to
     compare with, so it is returned as is. The probe fills the model's whole prompt budget
     (context minus ``max_new_tokens``), the hardest case for the fused kernels.
@@ -76,12 +82,16 @@ def load_verified_engine(config: EngineConfig, max_new_tokens: int, mode: Verify
     reference = load_engine(dataclasses.replace(config, engine="hf"))
     probe = probe_batch(reference, reference.model.config.n_positions - max_new_tokens)
     expected = reference.generate(probe, max_new_tokens)
-    candidate = Engine(config.engine, deepspeed_module(reference.model, config), reference.tokenizer)
-    mismatches = compare(expected, candidate.generate(probe, max_new_tokens), probe)
-    if not mismatches:
-        _LOG.info("--verify_engine: %s matches hf on %d probe prompts", config.engine, len(probe))
-        return candidate
-    message = describe(config.engine, mismatches, len(probe))
+    try:
+        candidate = Engine(config.engine, deepspeed_module(reference.model, config), reference.tokenizer)
+        mismatches = compare(expected, candidate.generate(probe, max_new_tokens), probe)
+    except Exception as error:  # e.g. kernel injection that does not fit this transformers version
+        candidate, message = None, describe_failure(config.engine, error)
+    else:
+        if not mismatches:
+            _LOG.info("--verify_engine: %s matches hf on %d probe prompts", config.engine, len(probe))
+            return candidate
+        message = describe(config.engine, mismatches, len(probe))
     if mode == "refuse":
         raise EngineMismatchError(message)
     _LOG.warning("%s Falling back to hf (--engine_fallback).", message)

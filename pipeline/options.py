@@ -37,6 +37,10 @@ class BackstampOptions(PipelineOptions):
                            help="auto: float16 on GPU, float32 on CPU.")
         model.add_argument("--tensor_parallel", type=int, default=1,
                            help="deepspeed engine: GPUs of one worker to split the model over.")
+        model.add_argument("--kernel_inject", action="store_true", default=False,
+                           help="deepspeed engine on GPU: DeepSpeed's fused inference kernels. Off by default: with "
+                                "transformers 5 and deepspeed 0.19.8 GPT-J injection fails on the first forward pass "
+                                "(docs/throughput.md); use it with --verify_engine.")
         model.add_argument("--max_new_tokens", type=int, default=None,
                            help="Generation limit (default: the value training recorded in the checkpoint).")
         model.add_argument("--max_prompt_tokens", type=int, default=None,

@@ -26,7 +26,8 @@ from model.verify import EngineMismatchError, load_verified_engine
 from pipeline.batching import BatchedInference
 from pipeline.elements import PromptedRecord
 from pipeline.inference import METRICS_NAMESPACE, BatchingConfig, GPTJModelHandler, InferenceFailure
-from pipeline.job import format_summary, run
+from pipeline.job import format_summary, plan_job, run
+from pipeline.options import BackstampOptions
 from tests.test_generation import _always_emits, _prompts
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
@@ -196,6 +197,31 @@ def test_verify_falls_back_to_hf_when_asked(tiny, deepspeed_loads_another_model)
     assert engine.name == "hf" and engine.generate(prompts, 12) == hf.generate(prompts, 12)
 
 
+@pytest.fixture
+def deepspeed_breaks_on_generate(monkeypatch):
+    """Make the wrapped model raise in its forward pass, as GPT-J kernel injection did on a GPU with
+    transformers 5 ('tuple' object has no attribute 'size')."""
+    def broken(model, _config):
+        def forward(*_args, **_kwargs):
+            raise AttributeError("'tuple' object has no attribute 'size'")
+        model.forward = forward
+        return model
+    monkeypatch.setattr(model.verify, "deepspeed_module", broken)
+
+
+def test_verify_refuses_an_engine_that_fails_on_the_probe(tiny, deepspeed_breaks_on_generate):
+    with pytest.raises(EngineMismatchError, match=r"deepspeed engine failed on the probe batch \(AttributeError: "
+                                                  r"'tuple' object has no attribute 'size'\).*--engine_fallback"):
+        load_verified_engine(EngineConfig(checkpoint=tiny, engine="deepspeed"), 12, "refuse")
+
+
+def test_verify_falls_back_to_hf_when_the_engine_fails_on_the_probe(tiny, deepspeed_breaks_on_generate):
+    engine = load_verified_engine(EngineConfig(checkpoint=tiny, engine="deepspeed"), 12, "fallback")
+    hf = load_engine(EngineConfig(checkpoint=tiny))
+    prompts = _prompts(hf.tokenizer, 3)
+    assert engine.name == "hf" and engine.generate(prompts, 12) == hf.generate(prompts, 12)
+
+
 def _input(folder: Path, n: int) -> str:
     rows = [{"id": f"r{i}", "front_ocr": ["1964"] * (i % 3), "back_ocr": ["KEYSTONE PRESS"] * (1 + i * i % 9),
              "language": "en"} for i in range(n)]
@@ -219,3 +245,10 @@ def test_the_job_stops_when_the_engine_fails_verification(tiny, tmp_path, deepsp
         run(["--input", _input(tmp_path, 3), "--output", str(tmp_path / "out"), "--model", tiny,
              "--engine", "deepspeed", "--verify_engine"])
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_kernel_injection_is_opt_in(tiny, tmp_path):
+    """Off by default: GPT-J injection fails under transformers 5 with deepspeed 0.19.8 (seen on an H200)."""
+    argv = ["--input", _input(tmp_path, 1), "--output", str(tmp_path / "out"), "--model", tiny, "--engine", "deepspeed"]
+    assert plan_job(BackstampOptions(argv), check_storage=False).engine.kernel_inject is False
+    assert plan_job(BackstampOptions(argv + ["--kernel_inject"]), check_storage=False).engine.kernel_inject is True
