@@ -177,45 +177,45 @@ def test_verify_of_the_hf_engine_is_a_no_op(tiny):
     assert load_verified_engine(EngineConfig(checkpoint=tiny), 12, "refuse").name == "hf"
 
 
-@pytest.fixture
-def deepspeed_loads_another_model(tiny, tmp_path, monkeypatch):
-    """Make the 'deepspeed' wrapping return a model with other weights: a deliberately wrong engine."""
+def _another_model(tmp_path: Path):
     other = str(build_tiny_checkpoint(tmp_path / "other", seed=7))
-    monkeypatch.setattr(model.verify, "deepspeed_module", lambda _model, _config: load_model(other))
+    return lambda _model, _config: load_model(other)
 
 
-def test_verify_refuses_an_engine_whose_outputs_differ(tiny, deepspeed_loads_another_model):
-    with pytest.raises(EngineMismatchError, match=r"deepspeed engine's greedy output differs from the hf engine "
-                                                  r"on \d of 8 probe prompts.*--engine_fallback"):
-        load_verified_engine(EngineConfig(checkpoint=tiny, engine="deepspeed"), 12, "refuse")
+def _raises_in_forward(wrapped, _config):
+    """As GPT-J kernel injection did on a GPU with transformers 5."""
+    def forward(*_args, **_kwargs):
+        raise AttributeError("'tuple' object has no attribute 'size'")
+    wrapped.forward = forward
+    return wrapped
 
 
-def test_verify_falls_back_to_hf_when_asked(tiny, deepspeed_loads_another_model):
-    engine = load_verified_engine(EngineConfig(checkpoint=tiny, engine="deepspeed"), 12, "fallback")
-    hf = load_engine(EngineConfig(checkpoint=tiny))
-    prompts = _prompts(hf.tokenizer, 3)
-    assert engine.name == "hf" and engine.generate(prompts, 12) == hf.generate(prompts, 12)
+BROKEN_ENGINES = {
+    "answers_differently": r"deepspeed engine's greedy output differs from the hf engine on \d of 8 probe prompts",
+    "raises": r"deepspeed engine failed on the probe batch \(AttributeError: 'tuple' object has no attribute 'size'\)",
+}
+
+
+@pytest.fixture(params=sorted(BROKEN_ENGINES))
+def broken_deepspeed(request, tmp_path, monkeypatch) -> str:
+    """Make the 'deepspeed' wrapping deliberately wrong (other weights, or a forward pass that raises);
+    the value is the refusal message expected."""
+    wrap = _another_model(tmp_path) if request.param == "answers_differently" else _raises_in_forward
+    monkeypatch.setattr(model.verify, "deepspeed_module", wrap)
+    return BROKEN_ENGINES[request.param]
 
 
 @pytest.fixture
-def deepspeed_breaks_on_generate(monkeypatch):
-    """Make the wrapped model raise in its forward pass, as GPT-J kernel injection did on a GPU with
-    transformers 5 ('tuple' object has no attribute 'size')."""
-    def broken(model, _config):
-        def forward(*_args, **_kwargs):
-            raise AttributeError("'tuple' object has no attribute 'size'")
-        model.forward = forward
-        return model
-    monkeypatch.setattr(model.verify, "deepspeed_module", broken)
+def deepspeed_loads_another_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(model.verify, "deepspeed_module", _another_model(tmp_path))
 
 
-def test_verify_refuses_an_engine_that_fails_on_the_probe(tiny, deepspeed_breaks_on_generate):
-    with pytest.raises(EngineMismatchError, match=r"deepspeed engine failed on the probe batch \(AttributeError: "
-                                                  r"'tuple' object has no attribute 'size'\).*--engine_fallback"):
+def test_verify_refuses_a_broken_engine(tiny, broken_deepspeed):
+    with pytest.raises(EngineMismatchError, match=broken_deepspeed + ".*--engine_fallback"):
         load_verified_engine(EngineConfig(checkpoint=tiny, engine="deepspeed"), 12, "refuse")
 
 
-def test_verify_falls_back_to_hf_when_the_engine_fails_on_the_probe(tiny, deepspeed_breaks_on_generate):
+def test_verify_falls_back_to_hf_from_a_broken_engine_when_asked(tiny, broken_deepspeed):
     engine = load_verified_engine(EngineConfig(checkpoint=tiny, engine="deepspeed"), 12, "fallback")
     hf = load_engine(EngineConfig(checkpoint=tiny))
     prompts = _prompts(hf.tokenizer, 3)
