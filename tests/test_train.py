@@ -97,6 +97,10 @@ def test_schedule_and_deepspeed_auto_values():
                                     args, "bf16", 100)
     assert offload["zero_optimization"]["stage"] == 3 and offload["bf16"]["enabled"] is True
     assert "auto" not in json.dumps(offload)
+    tiny = json.loads((REPO / "configs" / "ds_config_tiny.json").read_text())
+    assert fill_deepspeed_config(tiny, args, "bf16", 100)["bf16"]["enabled"] is True
+    with pytest.raises(ValueError, match="precision bf16 contradicts"):
+        fill_deepspeed_config({**tiny, "bf16": {"enabled": False}}, args, "bf16", 100)
 
 
 def _losses(output_dir: Path) -> list[float]:
@@ -134,6 +138,27 @@ def test_deepspeed_steps_lower_loss_and_checkpoint_generates(tmp_path, micro_con
     (generation,) = generate_batch(model, tokenizer, [ids], max_new_tokens=8)
     assert 1 <= generation.output_tokens <= 8
     assert json.loads((out / "eval.json").read_text())["n"] == 4
+
+
+def test_bf16_on_cpu_trains_in_bf16_and_saves_float32_when_asked(tmp_path, micro_config):
+    """DeepSpeed's bf16 mode (ZeRO-1 keeps fp32 master weights) runs on CPU: the losses move off the fp32
+    run's, still fall, and ``--save_dtype float32`` writes float32 weights."""
+    from safetensors import safe_open
+
+    def run(precision: str) -> list[float]:
+        out = tmp_path / precision
+        train(ModelArguments(config_name=micro_config, tokenizer_vocab_size=400, tokenizer_train_records=300),
+              DataArguments(synthetic_train_examples=64, synthetic_validation_examples=2, max_new_tokens=16),
+              TrainArguments(output_dir=str(out), per_device_train_batch_size=8, max_steps=8, learning_rate=3e-3,
+                             gradient_accumulation_steps=1, warmup_steps=1, logging_steps=1, torch_threads=2,
+                             precision=precision, save_dtype="float32", seed=0))
+        return _losses(out)
+
+    fp32, bf16 = run("fp32"), run("bf16")
+    assert bf16 != fp32 and bf16[-1] < bf16[0] - 0.5
+    assert bf16 == pytest.approx(fp32, abs=0.1)
+    with safe_open(str(tmp_path / "bf16" / "model.safetensors"), "pt") as weights:
+        assert {weights.get_tensor(k).dtype for k in weights.keys()} == {torch.float32}
 
 
 def test_text_csv_and_parquet_files_train(tmp_path, micro_config):

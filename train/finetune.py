@@ -103,7 +103,9 @@ class TrainArguments:
     per_device_train_batch_size: int = field(default=2)
     gradient_accumulation_steps: int = field(default=32)
     per_device_eval_batch_size: int = field(default=32)
-    precision: str = field(default="auto", metadata={"help": "fp32, fp16, bf16; auto: fp16 on GPU, fp32 on CPU."})
+    precision: str = field(default="auto", metadata={
+        "help": "fp32, fp16, bf16; auto: fp16 on GPU, fp32 on CPU. bf16 also works on CPU (DeepSpeed's bf16 "
+                "mode: ZeRO >= 1, fp32 master weights)."})
     save_dtype: str = field(default="auto", metadata={
         "help": "float32, float16 or bfloat16 weights in the checkpoint; auto: the training precision."})
     seed: int = field(default=42)
@@ -245,7 +247,10 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 def fill_deepspeed_config(config: Mapping[str, Any], train_args: TrainArguments, precision: str,
                           total_steps: int, world_size: int = 1) -> dict[str, Any]:
-    """Replace ``"auto"`` values with the arguments (as HF Trainer does); set precision."""
+    """Replace ``"auto"`` values with the arguments (as HF Trainer does); set precision.
+
+    A config that fixes ``fp16``/``bf16`` to the other precision than ``precision`` is an error.
+    """
     config = json.loads(json.dumps(config))
     fills = {
         "train_micro_batch_size_per_gpu": train_args.per_device_train_batch_size,
@@ -260,6 +265,9 @@ def fill_deepspeed_config(config: Mapping[str, Any], train_args: TrainArguments,
         section = config.setdefault(key, {})
         if section.get("enabled", "auto") == "auto":
             section["enabled"] = enabled
+        elif bool(section["enabled"]) != enabled:  # silently training in another precision would be worse
+            raise ValueError(f"precision {precision} contradicts \"{key}\": {{\"enabled\": {section['enabled']}}} "
+                             "in the DeepSpeed config; set it to \"auto\"")
     optimizer = config.get("optimizer")
     if optimizer:
         params = optimizer.setdefault("params", {})
