@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.parse import parse_completion
 from pipeline.prompt import build_completion, clean_line
-from train.synthetic import KNOWN_AGENCIES, LABEL_FIELDS, Generator, main, pools, split_of
+from train.synthetic import KNOWN_AGENCIES, LABEL_FIELDS, UNCUED_CREDITS, Generator, main, pools, split_of
 
 
 def _rows(generator: Generator, n: int, start: int = 0):
@@ -98,3 +98,25 @@ def test_cli_writes_records_and_labels(tmp_path):
 def test_unknown_split_is_refused(split):
     with pytest.raises(ValueError):
         Generator(0, split)
+
+
+def _uncued_share(generator: Generator, n: int) -> float:
+    """Share of credited records whose credit line starts with the name: no credit word before it."""
+    credited = [r for r in generator.records(n) if r.labels["photographer"]]
+    uncued = sum(any(line.startswith(r.labels["photographer"]) for line in r.back_ocr or ()) for r in credited)
+    return uncued / len(credited)
+
+
+def test_training_mix_can_ask_for_more_uncued_credits():
+    default = _uncued_share(Generator(8, noise_scale=0), 1500)
+    assert 0.2 < default < 0.35  # archives' mix: most credits carry "Photo by", "(c)", "AP/" ...
+    boosted = _uncued_share(Generator(8, noise_scale=0, uncued_credits=0.6), 1500)
+    assert 0.5 < boosted < 0.7
+    # the default share is the generator's own: held-out splits and the bundled sample stay as they are
+    assert _rows(Generator(8, uncued_credits=UNCUED_CREDITS), 50) == _rows(Generator(8), 50)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0, -0.1])
+def test_uncued_share_must_leave_both_kinds(share):
+    with pytest.raises(ValueError, match="uncued_credits"):
+        Generator(0, uncued_credits=share)

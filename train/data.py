@@ -134,14 +134,16 @@ def read_text_csv(path: str | Path) -> list[Sample]:
     return samples
 
 
-def synthetic_samples(n: int, seed: int, split: str = "train", start: int = 0) -> list[Sample]:
-    """``n`` fresh records from the generator, as samples."""
-    from train.synthetic import Generator
+def synthetic_samples(n: int, seed: int, split: str = "train", start: int = 0,
+                      uncued_credits: float | None = None) -> list[Sample]:
+    """``n`` fresh records from the generator, as samples; ``uncued_credits`` overrides its credit mix."""
+    from train.synthetic import UNCUED_CREDITS, Generator
 
+    generator = Generator(seed, split, uncued_credits=UNCUED_CREDITS if uncued_credits is None else uncued_credits)
     return [
         Sample(id=r.id, language=r.language, back_lines=tuple(r.back_ocr or ()), front_lines=tuple(r.front_ocr or ()),
                fields=r.labels)
-        for r in Generator(seed, split).records(n, start)
+        for r in generator.records(n, start)
     ]
 
 

@@ -68,6 +68,9 @@ class DataArguments:
     synthetic_train_examples: int = field(default=0, metadata={
         "help": "Also train on N fresh synthetic records (train split of the name pools); none repeats."})
     synthetic_seed: int = field(default=0, metadata={"help": "Seed of the synthetic training records."})
+    synthetic_uncued_credits: float | None = field(default=None, metadata={
+        "help": "Share of synthetic training credits with no credit word (bare name, rubber stamp); "
+                "default the generator's 0.28. Validation always uses the default mix."})
     synthetic_validation_examples: int = field(default=0, metadata={
         "help": "Validate on N synthetic records of the held-out split (names/places never seen in training)."})
     synthetic_validation_seed: int = field(default=1, metadata={"help": "Seed of the synthetic validation records."})
@@ -416,7 +419,8 @@ def prepare_samples(data_args: DataArguments) -> tuple[list[Sample], list[Sample
     if data_args.train_file:
         train += read_samples(data_args.train_file, data_args.train_labels_file, data_args.default_language)
     if data_args.synthetic_train_examples:
-        train += synthetic_samples(data_args.synthetic_train_examples, data_args.synthetic_seed, "train")
+        train += synthetic_samples(data_args.synthetic_train_examples, data_args.synthetic_seed, "train",
+                                   uncued_credits=data_args.synthetic_uncued_credits)
     validation: list[Sample] = []
     if data_args.validation_file:
         validation += read_samples(data_args.validation_file, data_args.validation_labels_file,

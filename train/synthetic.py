@@ -358,6 +358,11 @@ CAPTION_DATE_INTROS = {
 # ---------------------------------------------------------------------------------------
 # Photographer credits: "{n}" is the name as printed.
 
+# Share of credits printed with no credit word: a bare name on its own line, or a freelancer's
+# rubber stamp. These are the hard ones (the name must be told from stamps, addresses and agency
+# lines by its form alone); training may ask for more of them than the archives' default mix.
+UNCUED_CREDITS = 0.28
+
 CREDIT_FORMS = {
     "en": ("Photo by {n}", "PHOTO BY {n}", "Photo: {n}", "Photograph by {n}", "(c) {n}", "© {n}", "Credit: {n}",
            "CREDIT: {n}", "Photographer: {n}", "Picture by {n}", "Please credit {n}", "Copyright {n}",
@@ -637,12 +642,15 @@ class Generator:
     """Records of one ``split`` and ``seed``; ``record(i)`` is a pure function of (split, seed, i)."""
 
     def __init__(self, seed: int = 0, split: str = "train", id_prefix: str | None = None,
-                 noise_scale: float = 1.0):
+                 noise_scale: float = 1.0, uncued_credits: float = UNCUED_CREDITS):
+        if not 0.0 < uncued_credits < 1.0:
+            raise ValueError(f"uncued_credits must be between 0 and 1, not {uncued_credits}")
         self.seed = seed
         self.split = split
         self.pools = pools(split)
         self.id_prefix = id_prefix if id_prefix is not None else f"syn-{split}-{seed}"
         self.noise_scale = noise_scale
+        self.uncued_credits = uncued_credits
 
     def records(self, n: int, start: int = 0) -> Iterator[Record]:
         for i in range(start, start + n):
@@ -832,9 +840,15 @@ class Generator:
         }[style]
 
     def _credit(self, rng: random.Random, lang: str, shown: str, agency: Agency | None) -> list[Line]:
+        cued = 1.0 - UNCUED_CREDITS   # r < cued: a credit word; above it a bare name or a stamp
         r = rng.random()
+        if self.uncued_credits != UNCUED_CREDITS:
+            # Stretch r so that [0, 1 - u) maps onto the cued forms and the rest onto the uncued ones,
+            # each keeping its inner proportions; the default share leaves r (and every record) as is.
+            u = self.uncued_credits
+            r = r * cued / (1.0 - u) if r < 1.0 - u else cued + (r - (1.0 - u)) * UNCUED_CREDITS / u
         if " " not in shown:  # a lone surname is only recognisable with a credit word before it
-            r *= 0.72
+            r *= cued
         if agency is not None and agency.credit and r < 0.3:
             short = rng.choice(agency.credit)
             sep = rng.choice((" / ", "/", " PHOTO / ", " Photo by ", " photo: "))
@@ -844,7 +858,7 @@ class Generator:
                 name[0].glue = True
                 return [head + name]
             return [head + words(shown, "photographer")]
-        if r < 0.72:
+        if r < cued:
             form = rng.choice(CREDIT_FORMS[lang if rng.random() < 0.7 else "en"])
             before, after = form.split("{n}")
             return [words(before) + words(shown, "photographer") + words(after)]
