@@ -15,7 +15,7 @@ from pipeline.tags import ALL_TAG_TOKENS
 from train.data import (IGNORE_INDEX, Encoder, bucketed_batches, collate, read_samples, split_text,
                         synthetic_samples)
 from train.finetune import (DataArguments, ModelArguments, Schedule, TrainArguments, build_model, count_parameters,
-                            fill_deepspeed_config, train)
+                            fill_deepspeed_config, parse_args, train)
 from train.synthetic import write_split
 from train.tokenizer import add_tag_tokens, build_synthetic_tokenizer
 
@@ -218,3 +218,12 @@ def test_new_tokens_take_spare_rows_without_resizing(tmp_path):
     weight = model.get_input_embeddings().weight
     assert weight.shape[0] == n_base + 43  # not resized
     assert torch.allclose(weight[n_base], weight[:n_base].mean(0))  # new rows start at the mean
+
+
+def test_help_lists_every_argument(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("--config_name", "--synthetic_uncued_credits", "--max_new_tokens", "--deepspeed", "--precision"):
+        assert name in out

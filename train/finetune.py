@@ -76,7 +76,8 @@ class DataArguments:
     synthetic_validation_seed: int = field(default=1, metadata={"help": "Seed of the synthetic validation records."})
     max_length: int | None = field(default=None, metadata={"help": "Longest sequence; default the model's n_positions."})
     max_new_tokens: int | None = field(default=None, metadata={
-        "help": "Generation limit written to backstamp.json; default p99 completion length + 25% (≥16), ×8."})
+        "help": "Generation limit written to backstamp.json; default p99 completion length plus a margin "
+                "of 25 percent (at least 16 tokens), rounded up to a multiple of 8."})
     max_prompt_tokens: int | None = field(default=None, metadata={
         "help": "Prompt budget; default max_length - max_new_tokens, the pipeline's rule."})
     default_language: str = field(default="en", metadata={"help": "Language of rows whose language is null."})
