@@ -220,7 +220,7 @@ def test_new_tokens_take_spare_rows_without_resizing(tmp_path):
     assert torch.allclose(weight[n_base], weight[:n_base].mean(0))  # new rows start at the mean
 
 
-def test_help_lists_every_argument(capsys):
+def test_help_prints_and_lists_the_main_arguments(capsys):
     with pytest.raises(SystemExit) as exit_:
         parse_args(["--help"])
     assert exit_.value.code == 0

@@ -362,6 +362,7 @@ CAPTION_DATE_INTROS = {
 # rubber stamp. These are the hard ones (the name must be told from stamps, addresses and agency
 # lines by its form alone); training may ask for more of them than the archives' default mix.
 UNCUED_CREDITS = 0.28
+_CUED_CREDITS = 1.0 - UNCUED_CREDITS
 
 CREDIT_FORMS = {
     "en": ("Photo by {n}", "PHOTO BY {n}", "Photo: {n}", "Photograph by {n}", "(c) {n}", "© {n}", "Credit: {n}",
@@ -840,7 +841,7 @@ class Generator:
         }[style]
 
     def _credit(self, rng: random.Random, lang: str, shown: str, agency: Agency | None) -> list[Line]:
-        cued = 1.0 - UNCUED_CREDITS   # r < cued: a credit word; above it a bare name or a stamp
+        cued = _CUED_CREDITS   # r < cued: a credit word; above it a bare name or a stamp
         r = rng.random()
         if self.uncued_credits != UNCUED_CREDITS:
             # Stretch r so that [0, 1 - u) maps onto the cued forms and the rest onto the uncued ones,
