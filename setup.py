@@ -11,7 +11,7 @@ setup(
     version="0.1.0",
     description="Press-photo OCR to catalogue fields with a fine-tuned GPT-J on Apache Beam",
     python_requires=">=3.10",
-    packages=find_packages(include=["pipeline", "pipeline.*", "model", "model.*", "train", "train.*"]),
+    packages=find_packages(include=["formats", "formats.*", "pipeline", "pipeline.*", "model", "model.*", "train", "train.*"]),
     install_requires=[
         "apache-beam>=2.77,<3",
         "torch>=2.4",
@@ -23,20 +23,23 @@ setup(
         "dateparser>=1.2",
         "fsspec>=2024.6",
         "filelock>=3.12",
+        "regex>=2024.5",  # the prompt's Unicode-class cleaning
+        "psutil>=5.9",  # the worker's memory check (model/memory.py)
+        "rapidfuzz>=3.9",  # OCR evidence for each field, tolerant of OCR noise
+        "pyiceberg[sql-sqlite,pyarrow]>=0.12,<0.13",  # the backfill's catalogue table (SPEC §8)
+        "matplotlib>=3.8",  # evaluate's reliability plot
         # Without scipy Beam 2.77 disables its model manager with a misleading
         # "Resource module is not available" warning.
         "scipy>=1.11",
     ],
     extras_require={
-        "gcp": ["apache-beam[gcp]>=2.77,<3", "gcsfs>=2024.6"],
+        "gcp": ["apache-beam[gcp]>=2.77,<3", "gcsfs>=2024.6", "pyiceberg[gcsfs]>=0.12,<0.13"],
         "train": ["deepspeed>=0.15", "faker>=30"],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "gcp-storage-emulator>=2024.8",
-            "matplotlib>=3.8",
-            "psutil>=5.9",
         ],
     },
 )

@@ -20,9 +20,9 @@ from apache_beam.transforms.util import SortAndBatchElements
 
 from model.engines import Engine, EngineConfig
 from model.generation import Generation
-from pipeline.elements import PromptedRecord
+from formats.elements import PromptedRecord
 from pipeline.inference import BatchingConfig, GPTJModelHandler
-from pipeline.records import ColumnNames, ValidRecord, validate_row
+from formats.records import ColumnNames, ValidRecord, validate_row
 from pipeline.transforms import BuildPrompts
 
 Plan = list[list[PromptedRecord]]

@@ -29,7 +29,7 @@ from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.engines import EngineConfig, load_engine
 from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
-from pipeline.elements import PromptedRecord
+from formats.elements import PromptedRecord
 from pipeline.inference import BatchingConfig
 from pipeline.job import DEFAULT_MAX_NEW_TOKENS
 

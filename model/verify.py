@@ -16,7 +16,7 @@ from typing import Literal, Sequence
 
 from model.engines import Engine, EngineConfig, deepspeed_module, load_engine
 from model.generation import Generation
-from pipeline.prompt import build_prompt, model_input
+from formats.prompt import build_prompt, model_input
 
 VerifyMode = Literal["off", "refuse", "fallback"]
 _LOG = logging.getLogger(__name__)

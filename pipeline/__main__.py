@@ -26,7 +26,7 @@ def _run(argv: Sequence[str]) -> int:
 
 
 def _evaluate(argv: Sequence[str]) -> int:
-    from pipeline.evaluate import main
+    from formats.evaluate import main
 
     return main(argv)
 

@@ -35,8 +35,8 @@ from apache_beam.io.parquetio import ReadAllFromParquet
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.elements import PromptedRecord
-from pipeline.inference import METRICS_NAMESPACE
+from formats.elements import PromptedRecord
+from pipeline.dead_letter import METRICS_NAMESPACE
 from pipeline.job import execute, format_summary, new_run_id, plan_job
 from pipeline.manifest import Manifest, write_json
 from pipeline.options import BackstampOptions

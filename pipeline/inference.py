@@ -20,10 +20,8 @@ from model.engines import Engine, EngineConfig
 from model.generation import Generation
 from model.verify import VerifyMode, load_verified_engine
 from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
-from pipeline.elements import PromptedRecord
-
-METRICS_NAMESPACE = "backstamp"
-
+from formats.elements import PromptedRecord
+from pipeline.dead_letter import METRICS_NAMESPACE
 
 @dataclass(frozen=True)
 class InferenceFailure:

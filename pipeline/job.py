@@ -25,16 +25,17 @@ from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.engines import EngineConfig
 from model.verify import VerifyMode
 from pipeline.batching import BatchedInference
-from pipeline.inference import METRICS_NAMESPACE, BatchingConfig, GPTJModelHandler
+from pipeline.dead_letter import DEAD, METRICS_NAMESPACE
+from pipeline.inference import BatchingConfig, GPTJModelHandler
 from pipeline.manifest import Manifest, count_parquet_rows, write_json
 from pipeline.options import BackstampOptions
 from pipeline.preflight import InputError, InputPlan, check_inputs
 from pipeline.read import TableToRows
 from pipeline.redaction import configure as configure_redaction
 from pipeline.redaction import redact, redact_options
-from pipeline.records import ColumnNames
-from pipeline.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
-from pipeline.transforms import DEAD, BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
+from formats.records import ColumnNames
+from formats.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
+from pipeline.transforms import BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
 
 DEFAULT_MAX_NEW_TOKENS = 128
 GPTJ_CONTEXT = 2048  # n_positions of GPT-J-6B, for plans made without reading the model

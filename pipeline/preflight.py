@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.records import ColumnNames
+from formats.records import ColumnNames
 
 
 class InputError(Exception):

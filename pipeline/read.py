@@ -26,9 +26,9 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
-from pipeline.inference import METRICS_NAMESPACE
-from pipeline.records import ColumnNames, record_json
-from pipeline.transforms import DEAD, dead_letter
+from pipeline.dead_letter import METRICS_NAMESPACE
+from formats.records import ColumnNames, record_json
+from pipeline.dead_letter import DEAD, dead_letter
 
 
 def as_binary_type(arrow_type: pa.DataType) -> pa.DataType:

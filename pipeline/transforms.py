@@ -13,26 +13,13 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult
 
-from pipeline.elements import PromptedRecord
-from pipeline.inference import METRICS_NAMESPACE, InferenceFailure
-from pipeline.parse import parse_completion
-from pipeline.prompt import fit_prompt, model_input, prompt_hash
-from pipeline.records import ColumnNames, Rejection, ValidRecord, record_json, validate_row
-from pipeline.redaction import redact
-from pipeline.schemas import carried_name
-
-DEAD = "dead"
-
-
-def dead_letter(stage: str, reason: str, detail: str, record_id: Optional[str], raw_json: str,
-                run_id: str) -> dict[str, Any]:
-    """One dead-letter row (SPEC §5); the counter lets the summary show reasons while running."""
-    Metrics.counter(METRICS_NAMESPACE, f"dead_{reason}").inc()
-    return {
-        "id": record_id, "stage": stage, "reason": reason, "detail": redact(detail[:2000]),
-        "record_json": raw_json, "run_id": run_id, "failed_at": datetime.now(timezone.utc),
-    }
-
+from formats.elements import PromptedRecord
+from pipeline.dead_letter import DEAD, METRICS_NAMESPACE, dead_letter
+from pipeline.inference import InferenceFailure
+from formats.parse import parse_completion
+from formats.prompt import fit_prompt, model_input, prompt_hash
+from formats.records import ColumnNames, Rejection, ValidRecord, record_json, validate_row
+from formats.schemas import carried_name
 
 class ValidateRecords(beam.DoFn):
     """Raw Parquet row → ``ValidRecord``, or a dead letter (missing_id, bad_type, bad_language, empty_ocr)."""

@@ -16,11 +16,12 @@ network and fast:
 sink uses to finalise its files.
 
 Use ``GcsEmulator`` directly (a context manager; ``env`` holds the variables for a child
-process) or the ``gcs_emulator`` fixture, which also sets them in ``os.environ`` for the
+process) or the session's ``gcs_emulator`` fixture (tests/conftest.py), which also sets them in ``os.environ`` for the
 test.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -139,12 +140,12 @@ class GcsEmulator:
             pass
 
 
-@pytest.fixture(scope="module")
-def gcs_emulator(tmp_path_factory) -> Iterator[GcsEmulator]:
-    """A running emulator with bucket ``BUCKET``; its variables are in ``os.environ`` meanwhile."""
-    with GcsEmulator(tmp_path_factory.mktemp("gcs")) as emulator, pytest.MonkeyPatch.context() as patch:
+@contextlib.contextmanager
+def emulator_environment(emulator: GcsEmulator) -> Iterator[None]:
+    """Point gcsfs and Beam at ``emulator`` while the block runs (the session fixture is in conftest)."""
+    with pytest.MonkeyPatch.context() as patch:
         for key, value in emulator.env.items():
             patch.setenv(key, value)
         fsspec.get_filesystem_class("gs").clear_instance_cache()  # a cached gcsfs instance would keep its old endpoint
-        yield emulator
+        yield
     fsspec.get_filesystem_class("gs").clear_instance_cache()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.tags import RESERVED_TAGS
+from formats.tags import RESERVED_TAGS
 
 WRITTEN = "written"
 TRUNCATED = "written, truncated"

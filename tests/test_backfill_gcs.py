@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.backfill import committed_partitions, run_backfill
 from pipeline.latest import main as latest_main
-from tests.gcs_emulator import BUCKET, gcs_emulator  # noqa: F401  (fixture)
+from tests.gcs_emulator import BUCKET
 from tests.test_backfill import ALWAYS_DEAD, SCHEMA, _record
 from tests.tiny_checkpoint import build_tiny_checkpoint
 

@@ -3,7 +3,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.dates import normalise_date
+from formats.dates import normalise_date
 
 
 @pytest.mark.parametrize("text, language, expected", [

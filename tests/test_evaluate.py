@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.evaluate import edit_similarity, format_table, levenshtein, main, normalise_text, score
+from formats.evaluate import edit_similarity, format_table, levenshtein, main, normalise_text, score
 
 LABELS = [
     {"id": "a", "description": "A street scene.", "title": "Market Day", "agency": "Keystone",

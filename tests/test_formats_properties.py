@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from model.loading import load_tokenizer
-from pipeline.parse import parse_completion
-from pipeline.prompt import fit_prompt, model_input
-from pipeline.records import REASONS, Rejection, ValidRecord, record_json, validate_row
-from pipeline.tags import END_TAG, FIELDS, RESERVED_TAGS
+from formats.parse import parse_completion
+from formats.prompt import fit_prompt, model_input
+from formats.records import REASONS, Rejection, ValidRecord, record_json, validate_row
+from formats.tags import END_TAG, FIELDS, RESERVED_TAGS
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.job import run
-from tests.gcs_emulator import BUCKET, gcs_emulator  # noqa: F401  (fixture)
+from tests.gcs_emulator import BUCKET
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 MODEL = f"gs://{BUCKET}/models/tiny"

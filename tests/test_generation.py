@@ -9,7 +9,7 @@ from model.checkpoint import model_version, read_metadata
 from model.engines import EngineConfig, load_engine
 from model.generation import TagGrammar, generate_batch, left_pad, stop_token_ids
 from model.loading import UnsafeCheckpointError, load_model, load_tokenizer
-from pipeline.prompt import build_prompt, model_input
+from formats.prompt import build_prompt, model_input
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.job import run
 from pipeline.preflight import InputError
-from pipeline.prompt import build_prompt, prompt_hash, split_ocr
+from formats.prompt import build_prompt, prompt_hash, split_ocr
 from tests.hostile_corpus import (
     EMPTY_FILES, GOOD, KEPT_OR_DUPLICATE, LONE_SURROGATE, NOTHING, STANDARD, STOPS, TRUNCATED, WRITTEN, standard_rows, write_corpus,
 )

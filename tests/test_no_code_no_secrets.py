@@ -15,7 +15,7 @@ from model.engines import EngineConfig, load_engine
 from model.loading import UnsafeCheckpointError, load_model, load_tokenizer
 from pipeline import redaction
 from pipeline.job import main, run
-from pipeline.transforms import dead_letter
+from pipeline.dead_letter import dead_letter
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 

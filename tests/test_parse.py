@@ -3,9 +3,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.parse import ANOMALIES, ParsedCompletion, parse_completion
-from pipeline.prompt import build_completion, build_prompt, clean_field
-from pipeline.tags import ALL_TAG_TOKENS, END_OF_TEXT, FIELDS, RESERVED_TAGS
+from formats.parse import ANOMALIES, ParsedCompletion, parse_completion
+from formats.prompt import build_completion, build_prompt, clean_field
+from formats.tags import ALL_TAG_TOKENS, END_OF_TEXT, FIELDS, RESERVED_TAGS
 
 SPEC_COMPLETION = ("<language> en <rewrite> 1994 - WILLIAM DOIG (NUJ 03: Scotland, Glasgow. Museum and Art "
                    "Galleries, Kelvingrove. <title> WILLIAM DOIG <date> 1994")

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.job import run
 from pipeline.preflight import InputError
-from pipeline.schemas import DEAD_LETTER_SCHEMA, OUTPUT_FIELDS
+from formats.schemas import DEAD_LETTER_SCHEMA, OUTPUT_FIELDS
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 GOOD_BACK = ["KEYSTONE PRESS AGENCY", "Photo by John Smith", "12 March 1964"]

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.prompt import (
+from formats.prompt import (
     build_completion, build_prompt, cap_lines, clean_field, clean_line, clean_lines, fit_prompt,
     model_input, prompt_hash, split_ocr,
 )
-from pipeline.tags import ALL_TAG_TOKENS, COMPLETION_TAGS, RESERVED_TAGS, tag
+from formats.tags import ALL_TAG_TOKENS, COMPLETION_TAGS, RESERVED_TAGS, tag
 
 BACK = ["WILLIAM DOIG (NUJ 03:", "62 NETHERPARK AVENU", "GLASGOW G44 3XW", "SCOTLAND", "041-637-2005",
         "DEPENDENT", "LAURY", "Glasgow", "Museum and Art Galleries, Kelvingrove"]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline.records import ISO_639_1, REASONS, ColumnNames, Rejection, ValidRecord, record_json, validate_row
+from formats.records import ISO_639_1, REASONS, ColumnNames, Rejection, ValidRecord, record_json, validate_row
 
 COLUMNS = ColumnNames()
 

@@ -11,7 +11,7 @@ import pytest
 
 from model.checkpoint import model_version, resolve_checkpoint, sha256_file
 from model.remote_cache import CheckpointVerificationError
-from tests.gcs_emulator import BUCKET, gcs_emulator  # noqa: F401  (fixture)
+from tests.gcs_emulator import BUCKET
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 WEIGHTS = "model.safetensors"

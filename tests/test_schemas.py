@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
-from pipeline.schemas import (
+from formats.schemas import (
     DEAD_LETTER_SCHEMA, OUTPUT_FIELDS, STAGES, carried_name, dead_letter_row, output_schema,
 )
 

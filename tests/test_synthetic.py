@@ -4,8 +4,8 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.parse import parse_completion
-from pipeline.prompt import build_completion, clean_line
+from formats.parse import parse_completion
+from formats.prompt import build_completion, clean_line
 from train.synthetic import KNOWN_AGENCIES, LABEL_FIELDS, UNCUED_CREDITS, Generator, main, pools, split_of
 
 

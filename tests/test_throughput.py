@@ -24,8 +24,9 @@ from model.generation import Generation, generate_batch
 from model.loading import load_model
 from model.verify import EngineMismatchError, load_verified_engine
 from pipeline.batching import BatchedInference
-from pipeline.elements import PromptedRecord
-from pipeline.inference import METRICS_NAMESPACE, BatchingConfig, GPTJModelHandler, InferenceFailure
+from formats.elements import PromptedRecord
+from pipeline.dead_letter import METRICS_NAMESPACE
+from pipeline.inference import BatchingConfig, GPTJModelHandler, InferenceFailure
 from pipeline.job import format_summary, plan_job, run
 from pipeline.options import BackstampOptions
 from tests.test_generation import _always_emits, _prompts

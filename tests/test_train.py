@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.prompt import build_completion, build_prompt, model_input
-from pipeline.tags import ALL_TAG_TOKENS
+from formats.prompt import build_completion, build_prompt, model_input
+from formats.tags import ALL_TAG_TOKENS
 from train.data import (IGNORE_INDEX, Encoder, bucketed_batches, collate, read_samples, split_text,
                         synthetic_samples)
 from train.finetune import (DataArguments, ModelArguments, Schedule, TrainArguments, build_model, count_parameters,

@@ -1,20 +1,18 @@
 """Build tiny, randomly initialised GPT-J checkpoints for tests (no download, seconds on CPU).
 
-The tokenizer is a byte-level BPE trained here on a few OCR-like lines, with the prompt
-and completion tags added as non-special tokens exactly as training does.
+The tokenizer is built by training's own code (``train.tokenizer.train_bpe``) on a few OCR-like
+lines, so the tags are added exactly as training adds them: non-special, bare and space-prefixed.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPTJConfig, GPTJForCausalLM, PreTrainedTokenizerFast
 
 from model.checkpoint import write_metadata
-from pipeline.tags import ALL_TAG_TOKENS
+from train.tokenizer import EOS, train_bpe
 
-EOS = "<|endoftext|>"
 _CORPUS = [
     "WILLIAM DOIG (NUJ 03: 62 NETHERPARK AVENUE GLASGOW SCOTLAND",
     "ASSOCIATED PRESS PHOTO RETURN TO LIBRARY 12 March 1964 Photo by John Smith",
@@ -24,16 +22,7 @@ _CORPUS = [
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    core.train_from_iterator(_CORPUS * 4, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token=EOS, eos_token=EOS, pad_token=EOS)
-    tokenizer.add_tokens(list(ALL_TAG_TOKENS))  # non-special: they survive skip_special_tokens
-    return tokenizer
+    return train_bpe(_CORPUS * 4, vocab_size=400)
 
 
 def build_tiny_checkpoint(path: str | Path, seed: int = 0, n_positions: int = 256,

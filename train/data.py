@@ -16,7 +16,7 @@ never packed with another: packing (HF ``run_clm``'s ``group_texts``) lets a rec
 attend to the end of the previous one and trains the model to continue past its answer.
 Prompt positions carry the label -100, so the loss is on the completion (and its
 end-of-text) only. The prompt is built exactly as the pipeline builds it
-(``pipeline.prompt.fit_prompt`` with the same token budget, ``model_input`` with the
+(``formats.prompt.fit_prompt`` with the same token budget, ``model_input`` with the
 tokenizer's BOS), so training and inference see the same token sequences.
 
 Batches group examples of similar length (``bucketed_batches``) so little compute is
@@ -33,8 +33,8 @@ from typing import Iterator, Mapping, Sequence
 
 import torch
 
-from pipeline.prompt import build_completion, fit_prompt, model_input, split_ocr
-from pipeline.tags import END_TAG, FIELDS
+from formats.prompt import build_completion, fit_prompt, model_input, split_ocr
+from formats.tags import END_TAG, FIELDS
 
 IGNORE_INDEX = -100
 LABEL_FIELDS = tuple(FIELDS)  # description, title, agency, photographer, date

@@ -340,7 +340,7 @@ def predict(model, tokenizer, encoder: Encoder, samples: Sequence[Sample], max_n
             batch_size: int) -> list[dict[str, Any]]:
     """Generate and parse every sample, as the pipeline does; rows in ``samples`` order."""
     from model.generation import generate_batch
-    from pipeline.parse import parse_completion
+    from formats.parse import parse_completion
 
     prompts = [encoder.prompt(s)[0] for s in samples]
     order = sorted(range(len(samples)), key=lambda i: len(prompts[i]))
@@ -364,7 +364,7 @@ def predict(model, tokenizer, encoder: Encoder, samples: Sequence[Sample], max_n
 
 def evaluate(model, tokenizer, encoder: Encoder, samples: Sequence[Sample], max_new_tokens: int,
              batch_size: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from pipeline.evaluate import score
+    from formats.evaluate import score
 
     predictions = predict(model, tokenizer, encoder, samples, max_new_tokens, batch_size)
     labels = [{"id": s.id, **(s.fields or {})} for s in samples]
@@ -619,7 +619,7 @@ def final_evaluation(output_dir: Path, encoder: Encoder, samples: Sequence[Sampl
     if not samples:
         return {}
     from model.loading import load_model, load_tokenizer
-    from pipeline.evaluate import format_table
+    from formats.evaluate import format_table
 
     tokenizer = load_tokenizer(str(output_dir))
     model = load_model(str(output_dir), device="cuda" if torch.cuda.is_available() else "cpu")

@@ -1,6 +1,6 @@
 """Tokenizers for training: a small byte-level BPE for the tiny GPT-J, and the tag tokens.
 
-Tags (``pipeline.tags.ALL_TAG_TOKENS``) are added as *non-special* tokens, so they survive
+Tags (``formats.tags.ALL_TAG_TOKENS``) are added as *non-special* tokens, so they survive
 ``decode(skip_special_tokens=True)`` as SPEC §4 requires. Each tag is added twice: as
 ``"<b>"`` and as ``" <b>"`` (with its leading space). The tokenizer matches added tokens
 longest first, so in a prompt or completion — where every tag follows a space — a tag
@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, Sequence
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from pipeline.tags import ALL_TAG_TOKENS
+from formats.tags import ALL_TAG_TOKENS
 
 EOS = "<|endoftext|>"
 _TAG_TEXT = re.compile("|".join(re.escape(t) for t in ALL_TAG_TOKENS))

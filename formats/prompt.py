@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 # ``regex`` (a dependency of dateparser) knows Unicode categories; ``re`` does not.
 import regex
 
-from pipeline.tags import COMPLETION_FIELDS, END_TAG, LANGUAGE_TAG, RESERVED_TAGS, TAG_START, tag
+from formats.tags import COMPLETION_FIELDS, END_TAG, LANGUAGE_TAG, RESERVED_TAGS, TAG_START, tag
 
 LINE_SEPARATOR = " <b> "
 # Pre-caps applied per side before any tokenisation (see ``cap_lines``). A GPT-J prompt

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from pipeline.prompt import clean_lines, split_ocr
+from formats.prompt import clean_lines, split_ocr
 
 # Every ISO 639-1 code (including "bh", deprecated but still in use).
 ISO_639_1 = frozenset((

@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
-from pipeline.dates import normalise_date
-from pipeline.tags import END_OF_TEXT, FIELD_BY_TAG, RESERVED_TAGS, TAG_START
+from formats.dates import normalise_date
+from formats.tags import END_OF_TEXT, FIELD_BY_TAG, RESERVED_TAGS, TAG_START
 
 STATUSES = ("ok", "partial", "unparsed")
 ANOMALIES = ("untagged_text", "repeated_tag", "unknown_tag", "malformed_tag", "token_limit", "parser_error")

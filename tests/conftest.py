@@ -1,0 +1,32 @@
+"""Fixtures shared by the whole suite.
+
+Expensive things are built once per session: the tiny GPT-J checkpoint (with training's
+tokenizer code) and the GCS emulator. Tests that change a checkpoint copy it first.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.gcs_emulator import GcsEmulator, emulator_environment
+from tests.tiny_checkpoint import build_tiny_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_MODEL = ROOT / "data" / "models" / "demo-gptj"
+SAMPLE_RECORDS = ROOT / "data" / "sample" / "records.parquet"
+SAMPLE_LABELS = ROOT / "data" / "sample" / "labels.parquet"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A 2-layer random GPT-J (n_positions 256, max_new_tokens 16); treat it as read-only."""
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory) -> Iterator[GcsEmulator]:
+    """A running GCS emulator with bucket ``BUCKET``; its variables are in ``os.environ`` meanwhile."""
+    with GcsEmulator(tmp_path_factory.mktemp("gcs")) as emulator, emulator_environment(emulator):
+        yield emulator
