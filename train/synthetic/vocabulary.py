@@ -1,64 +1,24 @@
-"""Seeded, deterministic generator of press-photo OCR records and their catalogue labels.
+"""The generator's vocabulary: name and place pools split train/held-out, agencies, date formats and
+the tables of words that press-photo backs are made of, in the five languages.
 
-What it imitates: the back of a press print as an archive's OCR sees it — an agency
-stamp with its address and conditions of use, a photographer's credit or rubber stamp,
-a date stamp, a typed or pasted caption (often a headline and a body wrapped to a narrow
-column), archive references, phone numbers, "RETURN TO LIBRARY"-style library marks and
-pencil scribbles — and a front with edge print, a caption strip or a few garbled
-fragments. OCR errors are applied on top: character confusions (O/0, l/1, rn/m, ...),
-dropped and doubled characters, lost accents, truncated line ends, split and merged
-lines and garbage lines.
-
-Label conventions (documented in docs/training.md), chosen so a model can learn them by
-copying from the OCR rather than by memorising names:
-
-* ``title`` — the caption's headline, verbatim as OCR'd (line breaks become spaces);
-  empty when the print has no headline.
-* ``description`` — the caption body, verbatim as OCR'd, lines joined with spaces and
-  words hyphenated across a line break re-joined; it is written in the record's
-  ``language`` (the caption is in that language).
-* ``agency`` — the canonical name of a well-known agency (``KNOWN_AGENCIES``: every
-  stamp variant, e.g. "AP WIREPHOTO" or "WIDE WORLD PHOTOS", maps to one name), or, for
-  any other agency, its name copied from the stamp; empty without an agency stamp.
-* ``photographer`` — the photographer's name as printed, without "Photo by", "(c)",
-  "Credit:", "REUTER /" or the address of a freelancer's stamp.
-* ``date`` — the date of the photograph as printed (without "Date:", "le", "am", ...);
-  dates of receipt or filing ("RECEIVED 14 APR 1962", "Eingang ...") are not the date.
-  ``date_iso`` is derived by the parser, not labelled here.
-
-Names, places and unknown agencies come from large pools (Faker's per-locale name and
-city lists plus a syllable name generator). Every pool value belongs to exactly one
-split by a stable hash (``split_of``): about 1/5 is ``heldout`` and never appears in a
-``train`` record, so a held-out evaluation measures copying, not recall.
-
-Determinism: record ``i`` of ``(split, seed)`` depends only on those three values (its
-own ``random.Random`` seeded with a string, which Python hashes with SHA-512), so a
-stream can be generated in any order or in parallel and is identical across runs and
-platforms (for a given Faker version, whose lists are the pools).
-
-CLI: ``python -m train.synthetic --n N --seed S --out DIR [--split train|heldout]``
-writes ``DIR/records.parquet`` (SPEC §2 columns plus a carried-through ``collection``)
-and ``DIR/labels.parquet`` (``id, description, title, agency, photographer, date,
-language``).
+Names, places and unknown agencies come from large pools (Faker's per-locale name and city lists
+plus a syllable name generator). Every pool value belongs to exactly one split by a stable hash
+(``split_of``): about 1/5 is ``heldout`` and never appears in a ``train`` record, so a held-out
+evaluation measures copying, not recall.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib
 import random
 import re
 import zlib
-from dataclasses import dataclass, field, replace
-from datetime import date
-from pathlib import Path
-from typing import Iterator, Sequence
+from dataclasses import dataclass
 
 LANGUAGES = ("en", "fr", "de", "es", "it")
 LANGUAGE_WEIGHTS = (0.50, 0.13, 0.13, 0.12, 0.12)
 SPLITS = ("train", "heldout")
 HELDOUT_BUCKETS = 5  # 1 in 5 pool values is held out
-LABEL_FIELDS = ("description", "title", "agency", "photographer", "date")
 
 # ---------------------------------------------------------------------------------------
 # Pools
@@ -257,7 +217,7 @@ KNOWN_AGENCIES: tuple[Agency, ...] = (
            (), "es"),
 )
 
-_UNKNOWN_AGENCY_PATTERNS = {
+UNKNOWN_AGENCY_PATTERNS = {
     "en": ("{L} PRESS PHOTOS", "{C} NEWS PHOTO SERVICE", "{L} & {L2} LTD", "{C} PRESS AGENCY", "{L} STUDIOS",
            "{L} PICTURE SERVICE", "{C} EVENING NEWS", "{L} Photo Agency", "{C} Photo Service"),
     "fr": ("AGENCE {L}", "Studio {L}", "{L} PRESSE", "AGENCE PHOTOGRAPHIQUE {L}", "Photopress {C}"),
@@ -327,7 +287,7 @@ def format_date(rng: random.Random, lang: str, y: int, m: int, d: int, precision
     return rng.choice(options)
 
 
-def _random_date(rng: random.Random) -> tuple[int, int, int]:
+def random_date(rng: random.Random) -> tuple[int, int, int]:
     y = int(rng.triangular(1905, 2005, 1960))
     m = rng.randint(1, 12)
     d = rng.randint(1, 28 if m == 2 else 30 if m in (4, 6, 9, 11) else 31)
@@ -361,8 +321,6 @@ CAPTION_DATE_INTROS = {
 # Share of credits printed with no credit word: a bare name on its own line, or a freelancer's
 # rubber stamp. These are the hard ones (the name must be told from stamps, addresses and agency
 # lines by its form alone); training may ask for more of them than the archives' default mix.
-UNCUED_CREDITS = 0.28
-_CUED_CREDITS = 1.0 - UNCUED_CREDITS
 
 CREDIT_FORMS = {
     "en": ("Photo by {n}", "PHOTO BY {n}", "Photo: {n}", "Photograph by {n}", "(c) {n}", "© {n}", "Credit: {n}",
@@ -540,14 +498,8 @@ HEADLINES = {
     "it": ("{P} A {C}", "ARRIVO DI {S}", "INCENDIO A {C}", "SCIOPERO A {C}", "ALLUVIONE A {C}",
            "NOZZE DI {P}", "{S} VINCE", "VISITA A {C}", "{s} a {c}", "Incendio a {c}"),
 }
-# Headline slot key by template kind: which caption templates mention what.
-NO_CAPTION_DESCRIPTION = {
-    "en": "Press photograph", "fr": "Photographie de presse", "de": "Pressefoto", "es": "Fotografía de prensa",
-    "it": "Fotografia di stampa",
-}
-
 # ---------------------------------------------------------------------------------------
-# Library marks, conditions, references, noise
+# Library marks, conditions, references, collections
 
 LIBRARY_MARKS = (
     "RETURN TO LIBRARY", "PLEASE RETURN TO PICTURE LIBRARY", "RETURN TO FILE", "LIBRARY COPY",
@@ -575,94 +527,30 @@ PHONE_FORMS = ("Tel. 01-353 {4}", "Tel: CENtral {4}", "Tel. FLEet {4}", "Tél. {
                "Telefon {3} {4}", "Tel. ({3}) 555-{4}", "Phone: {3}-{4}", "Tel. 0{2} {3} {4}", "Tfno. {3} {2} {2}")
 FILM_EDGE = ("KODAK SAFETY FILM", "KODAK", "AGFA", "ILFORD", "KODAK VELOX", "AGFA-BROVIRA", "ILFORD MULTIGRADE",
              "GEVAERT", "KODAK PAPER", "VELOX")
-GARBAGE = ("ME", "RES", ":::", "1 l", "x", "/", "—", "..", "i", "'", "II", "ll", "- -", "0", "J", "AT", "«",
-           "NO", "o o", ";", "ALL", "Ш", "(", "]", "%", "3", "m", "III", "ok", "4.", "l l")
-
-# ---------------------------------------------------------------------------------------
-# OCR noise
-
-CONFUSIONS = {
-    "O": "0Q", "0": "O", "o": "0ea", "l": "1I|", "1": "lI", "I": "1l|", "i": "l1", "e": "co", "c": "e",
-    "a": "oe", "S": "5$", "5": "S", "B": "8", "8": "B", "E": "F", "h": "b", "u": "v", "n": "m", "m": "n",
-    "t": "f", "g": "q", "G": "C", "D": "O", "Z": "2", "2": "Z", "é": "e", "è": "e", "ü": "u", "ä": "a",
-    "ö": "o", "ß": "B", "à": "a", "ç": "c", ",": ".", ".": ",", "6": "b", "9": "g", "3": "8", "r": "t",
-}
-MULTI_CONFUSIONS = (("rn", "m"), ("m", "rn"), ("cl", "d"), ("d", "cl"), ("vv", "w"), ("w", "vv"), ("li", "h"))
-
-
-@dataclass
-class Word:
-    """A word of an OCR line; ``tag`` names the label field it belongs to (or None)."""
-
-    text: str
-    tag: str | None = None
-    glue: bool = False        # no space before this word when rendered
-    hyphen_cont: bool = False  # second half of a word hyphenated across a line break
-    tail: str = ""             # trailing punctuation of a date word that is not part of the date
-
-
-Line = list  # list[Word]
-
-
-def words(text: str, tag: str | None = None) -> list[Word]:
-    return [Word(w, tag) for w in text.split()]
-
-
-def render(line: Sequence[Word]) -> str:
-    out = []
-    for i, w in enumerate(line):
-        if i and not w.glue:
-            out.append(" ")
-        out.append(w.text)
-    return "".join(out)
-
-
-@dataclass
-class Record:
-    id: str
-    language: str
-    back_ocr: list[str] | None
-    front_ocr: list[str] | None
-    collection: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-    def record_row(self) -> dict:
-        return {"id": self.id, "front_ocr": self.front_ocr, "back_ocr": self.back_ocr,
-                "language": self.language, "collection": self.collection}
-
-    def label_row(self) -> dict:
-        return {"id": self.id, **{k: self.labels[k] for k in LABEL_FIELDS}, "language": self.language}
-
-
 COLLECTIONS = ("Daily Herald Archive", "News Chronicle Library", "Fonds Presse", "Bildarchiv Nord",
                "Archivo Fotográfico", "Archivio Storico", "Press Prints 1950-1970", "Picture Library",
                "Sports Desk", "Foreign Desk")
 
 
-class Generator:
-    """Records of one ``split`` and ``seed``; ``record(i)`` is a pure function of (split, seed, i)."""
+# ---------------------------------------------------------------------------------------
+# People and places of one split
 
-    def __init__(self, seed: int = 0, split: str = "train", id_prefix: str | None = None,
-                 noise_scale: float = 1.0, uncued_credits: float = UNCUED_CREDITS):
-        if not 0.0 < uncued_credits < 1.0:
-            raise ValueError(f"uncued_credits must be between 0 and 1, not {uncued_credits}")
-        self.seed = seed
-        self.split = split
-        self.pools = pools(split)
-        self.id_prefix = id_prefix if id_prefix is not None else f"syn-{split}-{seed}"
-        self.noise_scale = noise_scale
-        self.uncued_credits = uncued_credits
 
-    def records(self, n: int, start: int = 0) -> Iterator[Record]:
-        for i in range(start, start + n):
-            yield self.record(i)
+@dataclass(frozen=True)
+class Names:
+    """Draws people, places and surnames from the pools of one split (never from the other's)."""
 
-    # -- people, places, agencies ----------------------------------------------------------
+    split: str
+    pools: Pools
 
-    def _culture(self, rng: random.Random, lang: str) -> str:
+    @classmethod
+    def of(cls, split: str) -> "Names":
+        return cls(split, pools(split))
+
+    def culture(self, rng: random.Random, lang: str) -> str:
         return lang if rng.random() < 0.55 else rng.choice(("en", "fr", "de", "es", "it", "other", "other"))
 
-    def _surname(self, rng: random.Random, culture: str) -> str:
+    def surname(self, rng: random.Random, culture: str) -> str:
         if rng.random() < 0.25:  # a syllable-built surname, held to the same split rule
             for _ in range(50):
                 name = "".join(rng.choice(_SYLLABLES_START) + rng.choice(_SYLLABLES_VOWEL) + rng.choice(_SYLLABLES_END)
@@ -673,445 +561,29 @@ class Generator:
         pool = self.pools.last_names[culture] or self.pools.last_names["en"]
         return rng.choice(pool)
 
-    def _first(self, rng: random.Random, culture: str, female: bool) -> str:
+    def first(self, rng: random.Random, culture: str, female: bool) -> str:
         male, fem = self.pools.first_names[culture]
         pool = (fem if female else male) or male or fem
         return rng.choice(pool)
 
     def person(self, rng: random.Random, lang: str) -> tuple[str, str, bool]:
-        culture = self._culture(rng, lang)
+        """(first name(s), surname, female) of a person of ``lang``'s culture, or often of another."""
+        culture = self.culture(rng, lang)
         female = rng.random() < 0.35
-        first = self._first(rng, culture, female)
+        first = self.first(rng, culture, female)
         if rng.random() < 0.08:
-            first = f"{first} {self._first(rng, culture, female)}"
-        last = self._surname(rng, culture)
+            first = f"{first} {self.first(rng, culture, female)}"
+        last = self.surname(rng, culture)
         if rng.random() < 0.05:
-            last = f"{last}-{self._surname(rng, culture)}"
+            last = f"{last}-{self.surname(rng, culture)}"
         return first, last, female
 
     def place(self, rng: random.Random, lang: str) -> str:
+        """A place as written in ``lang``: a famous city's exonym, an English-style town or a pool city."""
         r = rng.random()
         if r < 0.3 and self.pools.famous:
             key = rng.choice(self.pools.famous)
             return key if lang == "en" else FAMOUS_PLACES[key][("fr", "de", "es", "it").index(lang)]
         if r < 0.45:
-            return rng.choice(_EN_TOWN_PATTERNS).format(self._surname(rng, "en"))
+            return rng.choice(_EN_TOWN_PATTERNS).format(self.surname(rng, "en"))
         return rng.choice(self.pools.places)
-
-    # -- record ------------------------------------------------------------------------------
-
-    def record(self, index: int) -> Record:
-        rng = random.Random(f"backstamp:{self.split}:{self.seed}:{index}")
-        lang = rng.choices(LANGUAGES, LANGUAGE_WEIGHTS)[0]
-        blocks: list[list[Line]] = []   # back blocks; a block's lines stay together
-        front: list[Line] = []
-        labels = {"description": "", "title": "", "agency": "", "photographer": "", "date": ""}
-
-        # Date of the photograph and where it is printed.
-        y, m, d = _random_date(rng)
-        precision = rng.choices(("day", "month", "year"), (0.75, 0.13, 0.12))[0]
-        date_text = format_date(rng, lang, y, m, d, precision)
-        date_where = rng.choices(("stamp", "prefixed", "caption", "none"), (0.36, 0.2, 0.29, 0.15))[0]
-        if date_where == "caption" and precision == "year":
-            date_where = "stamp"
-
-        # Agency.
-        agency_kind = rng.choices(("known", "unknown", "none"), (0.6, 0.22, 0.18))[0]
-        agency: Agency | None = None
-        if agency_kind == "known":
-            agency = rng.choice(KNOWN_AGENCIES)
-            labels["agency"] = agency.canonical
-            lines = [words(rng.choice(agency.stamps))]
-            if agency.addresses and rng.random() < 0.6:
-                lines += [words(a) for a in rng.choice(agency.addresses)]
-            if rng.random() < 0.45:
-                conds = CONDITIONS[agency.lang if rng.random() < 0.7 else lang]
-                lines += [words(c) for c in rng.sample(conds, rng.choice((1, 1, 2)))]
-            if rng.random() < 0.2:
-                lines.append(words(self._phone(rng)))
-            blocks.append(lines)
-        elif agency_kind == "unknown":
-            surname = self._surname(rng, self._culture(rng, lang))
-            pattern = rng.choice(_UNKNOWN_AGENCY_PATTERNS[lang if rng.random() < 0.75 else "en"])
-            name = pattern.format(L=surname, L2=self._surname(rng, "en"), C=self.place(rng, lang))
-            if pattern.isupper() or (pattern.split()[0].isupper() and rng.random() < 0.5):
-                name = name.upper()
-            labels["agency"] = name
-            lines = [words(name, "agency")]
-            lines += self._address(rng, lang)
-            if rng.random() < 0.5:
-                lines.append(words(self._phone(rng)))
-            if rng.random() < 0.3:
-                lines.append(words(rng.choice(CONDITIONS[lang])))
-            blocks.append(lines)
-
-        # Photographer credit.
-        if rng.random() < 0.72:
-            first, last, _ = self.person(rng, lang)
-            shown = self._name_as_printed(rng, first, last)
-            labels["photographer"] = shown
-            blocks.append(self._credit(rng, lang, shown, agency))
-
-        # Caption (headline + body) on the back, or on a front caption strip.
-        people = [self.person(rng, lang) for _ in range(3)]
-        c, c2 = self.place(rng, lang), self.place(rng, lang)
-        has_caption = rng.random() < 0.95
-        caption_lines: list[Line] = []
-        if has_caption:
-            caption_lines, title, caption_date = self._caption(rng, lang, people, c, c2,
-                                                               date_text if date_where == "caption" else None)
-            labels["title"] = title
-            if date_where == "caption" and not caption_date:
-                date_where = "stamp"
-        elif date_where == "caption":
-            date_where = "stamp"
-
-        # Date printed outside the caption.
-        if date_where == "stamp":
-            blocks.append([words(date_text, "date")])
-        elif date_where == "prefixed":
-            prefix = rng.choice(DATE_PREFIXES[lang])
-            blocks.append([words(prefix) + words(date_text, "date")])
-        if date_where != "none" and rng.random() < 0.14:
-            # A receipt/filing stamp: a later date that is not the photograph's date.
-            later = date.fromordinal(min(date(y, m, d).toordinal() + rng.randint(1, 400), date(2009, 12, 31).toordinal()))
-            other = format_date(rng, lang if rng.random() < 0.6 else "en", later.year, later.month, later.day, "day")
-            blocks.append([words(f"{rng.choice(DISTRACTOR_PREFIXES[lang])} {other}")])
-
-        # Library marks, references, phone numbers.
-        for _ in range(rng.choice((0, 0, 1, 1, 1, 2, 3))):
-            blocks.append([words(rng.choice(LIBRARY_MARKS))])
-        for _ in range(rng.choice((0, 1, 1, 2))):
-            blocks.append([words(self._ref(rng))])
-        if rng.random() < 0.1:
-            blocks.append([words(rng.choice(COLLECTIONS).upper())])
-
-        # Assemble the back: blocks in random order, the caption usually first or last.
-        rng.shuffle(blocks)
-        caption_on_front = has_caption and rng.random() < 0.2
-        if has_caption and not caption_on_front:
-            pos = rng.choice((0, 0, len(blocks), len(blocks), rng.randint(0, len(blocks))))
-            blocks.insert(pos, caption_lines)
-        back = [line for block in blocks for line in block]
-
-        # Front: film edge print, garbled fragments, or the caption strip.
-        if caption_on_front:
-            front = caption_lines + ([words(rng.choice(FILM_EDGE))] if rng.random() < 0.3 else [])
-        else:
-            r = rng.random()
-            if r < 0.35:
-                front = []
-            elif r < 0.55:
-                front = [words(rng.choice(FILM_EDGE))]
-            else:
-                front = [words(rng.choice(GARBAGE)) for _ in range(rng.randint(1, 4))]
-            if rng.random() < 0.08 and labels["title"]:
-                # the headline written in the margin of the front too (not a different title)
-                front.append(words(labels["title"]))
-        if not back and not front:
-            back = [words(rng.choice(LIBRARY_MARKS))]
-
-        # OCR errors.
-        level = rng.choices((0.0, 0.025, 0.07), (0.3, 0.5, 0.2))[0] * self.noise_scale
-        back = self._ocr(rng, back, level)
-        front = self._ocr(rng, front, level)
-        for _ in range(rng.choice((0, 0, 0, 1, 2))):
-            back.insert(rng.randint(0, len(back)), words(rng.choice(GARBAGE)))
-
-        labels = self._labels(back + front, labels, agency, lang, has_caption)
-        back_lines = [render(line) for line in back]
-        front_lines = [render(line) for line in front]
-        return Record(
-            id=f"{self.id_prefix}-{index:07d}", language=lang,
-            back_ocr=back_lines if back_lines or rng.random() < 0.5 else None,
-            front_ocr=front_lines if front_lines or rng.random() < 0.5 else None,
-            collection=rng.choice(COLLECTIONS), labels=labels,
-        )
-
-    # -- pieces ------------------------------------------------------------------------------
-
-    def _name_as_printed(self, rng: random.Random, first: str, last: str) -> str:
-        style = rng.choices(("plain", "upper", "initial", "initial_upper", "last_upper", "surname"),
-                            (0.38, 0.27, 0.12, 0.08, 0.1, 0.05))[0]
-        initials = ".".join(part[0] for part in first.split()) + "."
-        return {
-            "plain": f"{first} {last}", "upper": f"{first} {last}".upper(), "initial": f"{initials} {last}",
-            "initial_upper": f"{initials} {last}".upper(), "last_upper": f"{first} {last.upper()}",
-            "surname": last.upper() if rng.random() < 0.5 else last,
-        }[style]
-
-    def _credit(self, rng: random.Random, lang: str, shown: str, agency: Agency | None) -> list[Line]:
-        cued = _CUED_CREDITS   # r < cued: a credit word; above it a bare name or a stamp
-        r = rng.random()
-        if self.uncued_credits != UNCUED_CREDITS:
-            # Stretch r so that [0, 1 - u) maps onto the cued forms and the rest onto the uncued ones,
-            # each keeping its inner proportions; the default share leaves r (and every record) as is.
-            u = self.uncued_credits
-            r = r * cued / (1.0 - u) if r < 1.0 - u else cued + (r - (1.0 - u)) * UNCUED_CREDITS / u
-        if " " not in shown:  # a lone surname is only recognisable with a credit word before it
-            r *= cued
-        if agency is not None and agency.credit and r < 0.3:
-            short = rng.choice(agency.credit)
-            sep = rng.choice((" / ", "/", " PHOTO / ", " Photo by ", " photo: "))
-            head = words(short + sep.rstrip() if sep.endswith(" ") else short + sep)
-            if sep.endswith("/") and not sep.startswith(" "):
-                name = words(shown, "photographer")
-                name[0].glue = True
-                return [head + name]
-            return [head + words(shown, "photographer")]
-        if r < cued:
-            form = rng.choice(CREDIT_FORMS[lang if rng.random() < 0.7 else "en"])
-            before, after = form.split("{n}")
-            return [words(before) + words(shown, "photographer") + words(after)]
-        if r < 0.85:  # a bare name on its own line
-            return [words(shown, "photographer")]
-        # a freelancer's rubber stamp: name, maybe a union number, an address and a phone number
-        name_line = words(shown, "photographer")
-        if rng.random() < 0.3:
-            name_line += words(f"(NUJ {rng.randint(1, 99):02d})")
-        lines = [name_line]
-        if rng.random() < 0.5:
-            lines.append(words(rng.choice(("Press Photographer", "PRESS PHOTOGRAPHER", "Photographe de presse",
-                                           "Bildjournalist", "Fotógrafo de prensa", "Fotoreporter",
-                                           "Freelance Photographer"))))
-        lines += self._address(rng, lang)
-        if rng.random() < 0.6:
-            lines.append(words(self._phone(rng)))
-        return lines
-
-    def _address(self, rng: random.Random, lang: str) -> list[Line]:
-        if rng.random() < 0.35:
-            return []
-        street_word = {"en": ("Street", "Road", "Avenue", "Lane", "Square", "Place"),
-                       "fr": ("rue", "avenue", "boulevard", "place"),
-                       "de": ("straße", "weg", "platz", "allee"),
-                       "es": ("Calle", "Avenida", "Plaza", "Paseo"),
-                       "it": ("Via", "Corso", "Piazza", "Viale")}[lang]
-        name = self._surname(rng, self._culture(rng, lang))
-        n = rng.randint(1, 240)
-        kind = rng.choice(street_word)
-        street = {"en": f"{n} {name} {kind}", "fr": f"{n}, {kind} {name}", "de": f"{name}{kind} {n}",
-                  "es": f"{kind} {name}, {n}", "it": f"{kind} {name} {n}"}[lang]
-        city = self.place(rng, lang)
-        postcode = rng.choice(("", f"{rng.randint(1000, 99999)} ", f"{rng.choice('ENSW')}{rng.randint(1, 20)} "))
-        city_line = f"{postcode}{city}" if lang != "en" else f"{city.upper()} {postcode.strip()}".strip()
-        lines = [words(street), words(city_line)]
-        if rng.random() < 0.25:
-            lines.append(words(rng.choice(("ENGLAND", "SCOTLAND", "FRANCE", "GERMANY", "ITALIA", "ESPAÑA", "U.S.A.",
-                                           "SUISSE", "BELGIQUE", "ÖSTERREICH"))))
-        return lines
-
-    def _phone(self, rng: random.Random) -> str:
-        form = rng.choice(PHONE_FORMS)
-        return re.sub(r"\{(\d)\}", lambda mo: "".join(str(rng.randint(0, 9)) for _ in range(int(mo.group(1)))), form)
-
-    def _ref(self, rng: random.Random) -> str:
-        return rng.choice(REF_FORMS).format(
-            n=rng.randint(10, 99999), m=rng.randint(1, 999),
-            a=rng.choice("ABCDEFGHKLMNPRSTW") + (rng.choice("ABCDEFGHKLMNPRSTW") if rng.random() < 0.3 else ""))
-
-    def _caption(self, rng: random.Random, lang: str, people, c: str, c2: str,
-                 date_text: str | None) -> tuple[list[Line], str, bool]:
-        """Headline and wrapped body; returns (lines, title as printed, date placed in caption)."""
-        names = [f"{f} {l}" for f, l, _ in people]
-        role = rng.choice(ROLES[lang]).format(c2=c2)
-        template = rng.choice(CAPTIONS[lang])
-        when = rng.choice(WHEN[lang])
-        date_in_body = False
-        dateline = None
-        if date_text is not None:
-            if rng.random() < 0.55 and "{when}" in template:
-                when, date_in_body = f" {rng.choice(CAPTION_DATE_INTROS[lang])} \x00", True
-            else:
-                dateline = rng.choice((c.upper(), c))
-        body = template.format(p=names[0], p2=names[1], p3=names[2], c=c, c2=c2, role=role,
-                               org=rng.choice(ORGS[lang]), when=when)
-        body = body[0].upper() + body[1:]
-        if rng.random() < 0.25:
-            body += " " + rng.choice(EXTRA_SENTENCES[lang])
-        body_words: list[Word] = []
-        if dateline is not None:
-            body_words += words(dateline + ",", "description")
-            body_words += words(date_text, "date")
-            for w in body_words[-len(date_text.split()):]:
-                w.tag = "date+description"
-            body_words += words(rng.choice(("-", "—", ":", "--")), "description")
-        for token in body.split():
-            if token.startswith("\x00"):
-                tail = token[1:]
-                date_words = words(date_text, "date+description")
-                if tail:  # the sentence's punctuation belongs to the description, not the date
-                    date_words[-1].text += tail
-                    date_words[-1].tail = tail
-                body_words += date_words
-            else:
-                body_words.append(Word(token, "description"))
-        date_in_caption = date_in_body or dateline is not None
-
-        title = ""
-        head_lines: list[Line] = []
-        if rng.random() < 0.78:
-            (f1, l1, _), = people[:1]
-            template = rng.choice(HEADLINES[lang])
-            title = template.format(P=f"{f1} {l1}".upper(), S=l1.upper(), C=c.upper(), C2=c2.upper(),
-                                    p=f"{f1} {l1}", s=l1, c=c)
-            head_lines = [words(title, "title")]
-            if len(title) > 24 and rng.random() < 0.15:  # a headline set on two lines
-                ws = head_lines[0]
-                cut = rng.randint(1, len(ws) - 1)
-                head_lines = [ws[:cut], ws[cut:]]
-        width = rng.randint(26, 64)
-        if rng.random() < 0.15:
-            width = 200  # a caption typed on one long line
-        lines = head_lines + self._wrap(rng, body_words, width)
-        return lines, title, date_in_caption
-
-    def _wrap(self, rng: random.Random, body: list[Word], width: int) -> list[Line]:
-        lines: list[Line] = [[]]
-        length = 0
-        for w in body:
-            if length and length + 1 + len(w.text) > width:
-                if len(w.text) >= 8 and w.tag == "description" and w.text.isalpha() and rng.random() < 0.25:
-                    cut = rng.randint(3, len(w.text) - 3)  # hyphenate across the line break
-                    lines[-1].append(Word(w.text[:cut] + "-", w.tag))
-                    lines.append([Word(w.text[cut:], w.tag, hyphen_cont=True)])
-                    length = len(w.text) - cut
-                    continue
-                lines.append([])
-                length = 0
-            lines[-1].append(replace(w, hyphen_cont=False))
-            length += len(w.text) + (1 if length else 0)
-        return [line for line in lines if line]
-
-    # -- OCR errors --------------------------------------------------------------------------
-
-    def _ocr(self, rng: random.Random, lines: list[Line], level: float) -> list[Line]:
-        if level <= 0:
-            return lines
-        out: list[Line] = []
-        for line in lines:
-            line = [self._noisy_word(rng, w, level) for w in line]
-            line = [w for w in line if w.text]
-            if not line:
-                continue
-            r = rng.random()
-            if r < level * 0.6 and len(line) > 2:  # split one line into two
-                cut = rng.randint(1, len(line) - 1)
-                out += [line[:cut], line[cut:]]
-                continue
-            if r < level * 1.0 and out:  # merge into the previous line
-                out[-1] = out[-1] + line
-                continue
-            if r < level * 1.3 and len(line[-1].text) > 3 and not line[-1].tag:  # a truncated end of line
-                line[-1].text = line[-1].text[: -rng.randint(1, 2)]
-            out.append(line)
-        return out
-
-    def _noisy_word(self, rng: random.Random, w: Word, level: float) -> Word:
-        if rng.random() >= level * 2.5:
-            return w
-        text = w.text
-        op = rng.random()
-        if op < 0.55:
-            positions = [i for i, ch in enumerate(text) if ch in CONFUSIONS]
-            if positions:
-                i = rng.choice(positions)
-                text = text[:i] + rng.choice(CONFUSIONS[text[i]]) + text[i + 1:]
-        elif op < 0.65:
-            for a, b in MULTI_CONFUSIONS:
-                if a in text:
-                    text = text.replace(a, b, 1)
-                    break
-        elif op < 0.85 and len(text) > 3:
-            i = rng.randrange(len(text))
-            text = text[:i] + text[i + 1:]
-        elif op < 0.92:
-            i = rng.randrange(len(text))
-            text = text[:i] + text[i] + text[i:]
-        else:
-            text = text.lower() if rng.random() < 0.5 else text.upper()
-        return replace(w, text=text)
-
-    # -- labels ------------------------------------------------------------------------------
-
-    def _labels(self, lines: list[Line], labels: dict, agency: Agency | None, lang: str,
-                has_caption: bool) -> dict:
-        spans: dict[str, list[str]] = {"description": [], "title": [], "agency": [], "photographer": [], "date": []}
-        seen_title = False
-        for line in lines:
-            for w in line:
-                if not w.tag:
-                    continue
-                for tag in w.tag.split("+"):
-                    if tag == "title" and seen_title and not spans["title"]:
-                        continue
-                    text = w.text
-                    if tag == "date" and w.tail:
-                        text = text[: -len(w.tail)] if text.endswith(w.tail) else text.rstrip(".,;:")
-                    target = spans[tag]
-                    if w.hyphen_cont and target and target[-1].endswith("-"):
-                        target[-1] = target[-1][:-1] + text
-                    elif w.glue and target:
-                        target[-1] += text
-                    else:
-                        target.append(text)
-        out = dict(labels)
-        title_words = spans["title"]
-        # A headline repeated on the front margin is the same title: keep the first copy.
-        if title_words and labels["title"]:
-            n = len(labels["title"].split())
-            title_words = title_words[:n] if len(title_words) >= n else title_words
-        out["title"] = " ".join(title_words)
-        out["description"] = " ".join(spans["description"])
-        out["photographer"] = " ".join(spans["photographer"]) if labels["photographer"] else ""
-        out["date"] = " ".join(spans["date"]).strip(" ,;:")
-        if agency is None and labels["agency"]:
-            out["agency"] = " ".join(spans["agency"])
-        if not has_caption:
-            bits = [NO_CAPTION_DESCRIPTION[lang]]
-            if out["agency"]:
-                bits.append(out["agency"])
-            if out["date"]:
-                bits.append(out["date"])
-            out["description"] = ", ".join(bits) + "."
-        return out
-
-
-# ---------------------------------------------------------------------------------------
-# Files
-
-
-def write_split(out_dir: str | Path, n: int, seed: int, split: str = "train", id_prefix: str | None = None) -> tuple[Path, Path]:
-    """Write ``records.parquet`` and ``labels.parquet`` for ``n`` records; returns their paths."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    records = list(Generator(seed, split, id_prefix).records(n))
-    record_schema = pa.schema([("id", pa.string()), ("front_ocr", pa.list_(pa.string())),
-                               ("back_ocr", pa.list_(pa.string())), ("language", pa.string()),
-                               ("collection", pa.string())])
-    label_schema = pa.schema([(name, pa.string()) for name in ("id", *LABEL_FIELDS, "language")])
-    rec_path, lab_path = out / "records.parquet", out / "labels.parquet"
-    pq.write_table(pa.Table.from_pylist([r.record_row() for r in records], schema=record_schema), rec_path)
-    pq.write_table(pa.Table.from_pylist([r.label_row() for r in records], schema=label_schema), lab_path)
-    return rec_path, lab_path
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.synthetic", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, required=True, help="number of records")
-    parser.add_argument("--seed", type=int, required=True, help="seed; the same seed gives the same files")
-    parser.add_argument("--out", required=True, help="output folder (records.parquet, labels.parquet)")
-    parser.add_argument("--split", choices=SPLITS, default="train",
-                        help="which partition of the name/place pools to draw from (default: train)")
-    parser.add_argument("--id_prefix", default=None, help="record id prefix (default syn-SPLIT-SEED)")
-    args = parser.parse_args(argv)
-    rec, lab = write_split(args.out, args.n, args.seed, args.split, args.id_prefix)
-    print(f"wrote {args.n} records to {rec} and labels to {lab}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
