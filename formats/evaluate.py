@@ -1,11 +1,17 @@
 """Per-field scores of predictions against labels (SPEC §7), as a table and as JSON.
 
-``python -m pipeline evaluate --predictions GLOB --labels GLOB [--json PATH]``
+``python -m pipeline evaluate --predictions GLOB --labels GLOB [--json PATH] [--plot PATH]``
 
 Predictions and labels are joined on ``id``. Every labelled record counts: one with no
 prediction scores 0 on every field and counts as a parse failure, so a run that drops
 rows cannot look better than one that keeps them. Predictions without a label are only
 counted. Within each side the first row of an id wins.
+
+When the predictions carry the SPEC §5b review columns, ``calibration`` says how far the
+job's trust can be trusted, per field: the precision of the values it accepted (not in
+``review_fields``), the share it sent to review, the AUROC of ``<field>_confidence`` for
+right against wrong values, and reliability bins (confidence against accuracy) for the
+plot that ``formats.plots`` draws. The numbers here are pure; only ``main`` does I/O.
 """
 from __future__ import annotations
 
@@ -16,11 +22,15 @@ import unicodedata
 from typing import Any, Iterable, Mapping, Sequence
 
 import fsspec
+import numpy as np
 import pyarrow.parquet as pq
+from scipy.stats import mannwhitneyu
 
 EXACT_FIELDS = ("title", "agency", "photographer", "date")
 LABEL_COLUMNS = ("id", "description", "title", "agency", "photographer", "date")
-PREDICTION_COLUMNS = LABEL_COLUMNS + ("parse_status",)
+REVIEW_COLUMNS = tuple(f"{field}_confidence" for field in EXACT_FIELDS) + ("review_fields", "needs_review")
+PREDICTION_COLUMNS = LABEL_COLUMNS + ("parse_status",) + REVIEW_COLUMNS
+RELIABILITY_BINS = 10
 
 
 def normalise_text(text: str | None) -> str:
@@ -75,12 +85,14 @@ def score(predictions: list[dict], labels: list[dict]) -> dict:
     exact = dict.fromkeys(EXACT_FIELDS, 0)
     similarity = 0.0
     failures = matched = 0
+    pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
     for record_id, label in labelled.items():
         prediction = predicted.get(record_id)
         if prediction is None:
             failures += 1
             continue
         matched += 1
+        pairs.append((prediction, label))
         for field in EXACT_FIELDS:
             exact[field] += normalise_text(prediction.get(field)) == normalise_text(label.get(field))
         similarity += edit_similarity(normalise_text(prediction.get("description")),
@@ -100,7 +112,110 @@ def score(predictions: list[dict], labels: list[dict]) -> dict:
         "exact_match": {field: rate(exact[field]) for field in EXACT_FIELDS},
         "description_similarity": rate(similarity),
         "parse_failure_rate": rate(failures),
+        "calibration": calibration(pairs),
     }
+
+
+def is_right(prediction: Mapping[str, Any], label: Mapping[str, Any], field: str) -> bool:
+    """The field's value equals the label's after ``normalise_text`` (an empty value is right for an empty label)."""
+    return normalise_text(prediction.get(field)) == normalise_text(label.get(field))
+
+
+def calibration(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict | None:
+    """Per-field trust figures over (prediction, label) pairs whose prediction has SPEC §5b columns.
+
+    None when no prediction has them (output of a job from before §5b), so old predictions
+    score as before. Per field:
+    ``accepted_precision``: right among the values the job vouched for (field not in
+    ``review_fields``), an empty value included, since the catalogue takes "no agency" on
+    trust too; ``accepted_nonempty_precision`` the same over non-empty values only;
+    ``review_share``: share of records whose field went to review; ``auroc``: probability
+    that a right value has a higher confidence than a wrong one, over values with a
+    confidence (None unless both kinds occur); ``reliability``: confidence bins against
+    accuracy, and ``ece`` their weighted gap.
+    """
+    reviewed = [(p, label) for p, label in pairs if p.get("review_fields") is not None]
+    if not reviewed:
+        return None
+    fields = {}
+    for field in EXACT_FIELDS:
+        accepted_right = accepted = nonempty_right = nonempty = sent = 0
+        confidences: list[float] = []
+        correct: list[bool] = []
+        for prediction, label in reviewed:
+            right = is_right(prediction, label, field)
+            if field in prediction["review_fields"]:
+                sent += 1
+            else:
+                accepted += 1
+                accepted_right += right
+                if normalise_text(prediction.get(field)):
+                    nonempty += 1
+                    nonempty_right += right
+            confidence = prediction.get(f"{field}_confidence")
+            if confidence is not None and not np.isnan(confidence):
+                confidences.append(float(confidence))
+                correct.append(right)
+        bins = reliability_bins(confidences, correct)
+        fields[field] = {
+            "n": len(reviewed),
+            "n_accepted": accepted,
+            "n_review": sent,
+            "review_share": sent / len(reviewed),
+            "accepted_precision": accepted_right / accepted if accepted else None,
+            "accepted_nonempty_precision": nonempty_right / nonempty if nonempty else None,
+            "n_with_confidence": len(confidences),
+            "n_right": sum(correct),
+            "n_wrong": len(correct) - sum(correct),
+            "auroc": auroc([c for c, r in zip(confidences, correct) if r],
+                           [c for c, r in zip(confidences, correct) if not r]),
+            "ece": expected_calibration_error(bins),
+            "reliability": bins,
+        }
+    return {
+        "n_records": len(reviewed),
+        "records_review_share": sum(bool(p.get("needs_review")) for p, _ in reviewed) / len(reviewed),
+        "fields": fields,
+    }
+
+
+def auroc(right: Sequence[float], wrong: Sequence[float]) -> float | None:
+    """Area under the ROC curve of confidence separating right from wrong values (ties count half).
+
+    The Mann-Whitney U of the right values divided by the number of (right, wrong) pairs;
+    None when either group is empty, where the area is undefined.
+    """
+    if not right or not wrong:
+        return None
+    statistic = mannwhitneyu(right, wrong, alternative="two-sided", method="asymptotic").statistic
+    return float(statistic) / (len(right) * len(wrong))
+
+
+def reliability_bins(confidences: Sequence[float], correct: Sequence[bool],
+                     bins: int = RELIABILITY_BINS) -> list[dict]:
+    """Equal-width confidence bins over [0, 1]: count, mean confidence and accuracy (None when empty).
+
+    A confidence of exactly 1.0 falls in the last bin.
+    """
+    values = np.asarray(confidences, dtype=float)
+    hits = np.asarray(correct, dtype=float)
+    index = np.minimum((values * bins).astype(int), bins - 1) if values.size else values.astype(int)
+    rows = []
+    for b in range(bins):
+        members = index == b
+        n = int(members.sum())
+        rows.append({"lower": b / bins, "upper": (b + 1) / bins, "n": n,
+                     "mean_confidence": float(values[members].mean()) if n else None,
+                     "accuracy": float(hits[members].mean()) if n else None})
+    return rows
+
+
+def expected_calibration_error(bins: Sequence[Mapping[str, Any]]) -> float | None:
+    """Mean |accuracy - confidence| over the bins, weighted by their counts; None without values."""
+    total = sum(b["n"] for b in bins)
+    if not total:
+        return None
+    return sum(b["n"] * abs(b["accuracy"] - b["mean_confidence"]) for b in bins if b["n"]) / total
 
 
 def format_table(scores: Mapping[str, Any]) -> str:
@@ -116,14 +231,33 @@ def format_table(scores: Mapping[str, Any]) -> str:
     lines += [f"{name.ljust(width)}  {value}" for name, value in rows]
     lines.append(f"records: {scores['n_labels']} labelled, {scores['n_matched']} matched, "
                  f"{scores['n_missing']} without prediction, {scores['n_unlabelled']} predictions without label")
+    if scores.get("calibration"):
+        lines += ["", format_calibration(scores["calibration"])]
     return "\n".join(lines)
 
 
-def read_rows(pattern: str, columns: Sequence[str]) -> list[dict]:
-    """Rows of every Parquet file matching ``pattern`` (local or any fsspec URL, e.g. gs://).
+def format_calibration(calibrated: Mapping[str, Any]) -> str:
+    """A plain-text table of ``calibration``'s result, one row per field."""
+    def cell(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
 
-    A folder means every ``*.parquet`` file under it. Only ``columns`` are read; a
-    column missing from a file reads as None. Raises FileNotFoundError when nothing matches.
+    header = ("field", "accepted precision", "non-empty", "sent to review", "AUROC", "ECE", "wrong/right")
+    rows = [header] + [
+        (field, cell(f["accepted_precision"]), cell(f["accepted_nonempty_precision"]), cell(f["review_share"]),
+         cell(f["auroc"]), cell(f["ece"]), f"{f['n_wrong']}/{f['n_right']}")
+        for field, f in calibrated["fields"].items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines.append(f"records sent to review: {cell(calibrated['records_review_share'])} "
+                 f"of {calibrated['n_records']} (accepted = not in review_fields; AUROC over values with a confidence)")
+    return "\n".join(lines)
+
+
+def parquet_paths(pattern: str) -> tuple[fsspec.AbstractFileSystem, list[str]]:
+    """The filesystem and sorted paths of ``pattern``: a glob, a file, or a folder (its ``*.parquet`` files).
+
+    Local or any fsspec URL (gs://...). Raises FileNotFoundError when nothing matches.
     """
     fs, path = fsspec.core.url_to_fs(pattern)
     if fs.isdir(path):
@@ -132,8 +266,18 @@ def read_rows(pattern: str, columns: Sequence[str]) -> list[dict]:
         paths = fs.glob(path)
     if not paths:
         raise FileNotFoundError(f"no Parquet file matches {pattern!r}")
+    return fs, sorted(paths)
+
+
+def read_rows(pattern: str, columns: Sequence[str]) -> list[dict]:
+    """Rows of every Parquet file matching ``pattern`` (local or any fsspec URL, e.g. gs://).
+
+    A folder means every ``*.parquet`` file under it. Only ``columns`` are read; a
+    column missing from a file reads as None. Raises FileNotFoundError when nothing matches.
+    """
+    fs, paths = parquet_paths(pattern)
     rows: list[dict] = []
-    for file_path in sorted(paths):
+    for file_path in paths:
         present = set(pq.read_schema(file_path, filesystem=fs).names)
         table = pq.read_table(file_path, filesystem=fs, columns=[c for c in columns if c in present])
         rows += [{column: row.get(column) for column in columns} for row in table.to_pylist()]
@@ -152,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="label Parquet files with columns id, description, title, agency, photographer, date")
     parser.add_argument("--json", metavar="PATH",
                         help="write the scores as JSON here (default: one JSON line after the table)")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="write the reliability plot (PNG) here when the predictions carry confidences "
+                             "(default: beside --json as NAME.reliability.png; none without --json)")
     args = parser.parse_args(argv)
     try:
         predictions = read_rows(args.predictions, PREDICTION_COLUMNS)
@@ -167,4 +314,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             handle.write("\n")
     else:
         print(json.dumps(scores))
+    plot_path = args.plot or (reliability_plot_path(args.json) if args.json else None)
+    if plot_path and scores["calibration"]:
+        from formats.plots import reliability_png
+
+        with fsspec.open(plot_path, "wb") as handle:
+            handle.write(reliability_png(scores["calibration"]))
+        print(f"reliability plot: {plot_path}", file=sys.stderr)
     return 0
+
+
+def reliability_plot_path(json_path: str) -> str:
+    """``scores.json`` → ``scores.reliability.png`` in the same folder."""
+    return json_path.removesuffix(".json") + ".reliability.png"
