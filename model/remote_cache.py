@@ -12,13 +12,28 @@ for it, and a worker VM often runs several jobs in a row. So the copy is:
   only after verification, so a crashed or half-finished copy is never used;
 - **verified**: every size against the listing, and every file recorded in
   ``backstamp.json`` against its sha256 (foreign checkpoints without that file get the
-  size check only).
+  size check only);
+- **confined to the cache folder**: object names come from the store, and GCS accepts
+  almost any (``a/../../x``, ``a//b``, backslashes, look-alike Unicode dots). A name is
+  copied only if every part of its path is plain ASCII (letters, digits, ``.``, ``_``,
+  ``-``, not ``.`` or ``..``), and only after its local path is checked to lie inside
+  the staging folder; any other name refuses the checkpoint;
+- **only what training recorded**: when ``backstamp.json`` exists, the files it records
+  (and it) are copied, nothing else of the folder; names it records obey the same rule.
+
+What ``backstamp.json`` cannot defend: whoever can rewrite the folder can rewrite a weight
+file *and* its recorded hash consistently. It detects corruption and half-finished or
+mixed uploads, not a writer with access to the bucket (that is the bucket's IAM). Such a
+change still shows: the cache entry is new, and ``model_version`` (built from the recorded
+hashes) changes, so every output row names the weights that produced it.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,11 +42,13 @@ from typing import Any, Mapping, Optional
 import fsspec
 from filelock import FileLock
 
-from model.checkpoint import read_metadata, sha256_file
+from model.checkpoint import METADATA_FILE, read_metadata, sha256_file
 
 DEFAULT_CACHE_DIR = "~/.cache/backstamp/models"
 # The content checksum each store reports: GCS (crc32c, md5Hash), S3 and others (ETag).
 _CHECKSUM_KEYS = ("crc32c", "md5Hash", "ETag")
+# One part of a copied file's path; "." and ".." alone are refused separately.
+_SAFE_PART = re.compile(r"[A-Za-z0-9._-]+")
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +65,13 @@ def fetch_checkpoint(url: str, cache_dir: Optional[str] = None) -> Path:
     listing = _list_files(fs, root)
     if "config.json" not in listing:
         raise FileNotFoundError(f"{url}: not a checkpoint folder (no config.json)")
+    metadata = fs.cat_file(f"{root}/{METADATA_FILE}") if METADATA_FILE in listing else None
+    listing = files_to_copy(listing, metadata, url)
+    if "config.json" not in listing:
+        raise CheckpointVerificationError(f"{url}: {METADATA_FILE} does not record config.json")
     cache_root = Path(cache_dir or DEFAULT_CACHE_DIR).expanduser()
-    target = cache_root / f"{Path(root).name}-{fingerprint(listing)}"
+    entry_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(root).name).lstrip(".") or "checkpoint"
+    target = cache_root / f"{entry_name}-{fingerprint(listing)}"
     if _is_complete(target, listing):
         return target
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -60,10 +82,13 @@ def fetch_checkpoint(url: str, cache_dir: Optional[str] = None) -> Path:
             shutil.rmtree(target)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_root))
         try:
-            names = sorted(listing)
-            for name in names:
-                (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            fs.get([f"{root}/{name}" for name in names], [str(staging / name) for name in names])
+            names = sorted(name for name in listing if name != METADATA_FILE)
+            local = [inside(staging, name) for name in names]
+            for path in local:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            fs.get([f"{root}/{name}" for name in names], [str(path) for path in local])
+            if metadata is not None:  # the bytes the selection was made from, not a second read
+                (staging / METADATA_FILE).write_bytes(metadata)
             verify_copy(staging, listing, url)
             os.rename(staging, target)
         except BaseException:
@@ -71,6 +96,51 @@ def fetch_checkpoint(url: str, cache_dir: Optional[str] = None) -> Path:
             raise
     logger.info("copied checkpoint %s to %s", url, target)
     return target
+
+
+def is_safe_name(name: str) -> bool:
+    """True for a relative path whose parts are plain ASCII names (no ``..``, empty part, backslash ...)."""
+    parts = name.split("/")
+    return all(_SAFE_PART.fullmatch(part) and part not in (".", "..") for part in parts)
+
+
+def inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refused unless the name is safe and the path resolves inside ``folder``."""
+    path = folder / name
+    if not is_safe_name(name) or not path.resolve().is_relative_to(folder.resolve()):
+        raise CheckpointVerificationError(f"refusing to copy {name!r}: the path would leave the cache folder")
+    return path
+
+
+def files_to_copy(listing: Mapping[str, Mapping[str, Any]], metadata: Optional[bytes],
+                  url: str) -> dict[str, Mapping[str, Any]]:
+    """The part of the listing to copy: what ``backstamp.json`` records (and it), else every file.
+
+    Raises ``CheckpointVerificationError`` for an unsafe name among them, a recorded file the
+    folder lacks, or a ``backstamp.json`` that is not a JSON object with a ``files`` object.
+    """
+    if metadata is None:
+        wanted = set(listing)
+    else:
+        try:
+            recorded = json.loads(metadata).get("files", {})
+            wanted = {METADATA_FILE, *recorded}
+        except (ValueError, AttributeError, TypeError):
+            raise CheckpointVerificationError(f"{url}/{METADATA_FILE}: not a JSON object with a files map") from None
+        missing = sorted(name for name in wanted if name not in listing)
+        if missing:
+            raise CheckpointVerificationError(
+                f"{url}: {METADATA_FILE} records {', '.join(map(repr, missing))}, which the folder lacks")
+        ignored = sorted(set(listing) - wanted)
+        if ignored:
+            logger.warning("%s: not copying %d file(s) that %s does not record: %s", url, len(ignored),
+                           METADATA_FILE, ", ".join(map(repr, ignored[:10])))
+    unsafe = sorted(name for name in wanted if not is_safe_name(name))
+    if unsafe:
+        raise CheckpointVerificationError(
+            f"{url}: refusing object name(s) {', '.join(map(repr, unsafe[:10]))}: only plain relative names "
+            "(letters, digits, '.', '_', '-' separated by single '/') are copied into the cache")
+    return {name: listing[name] for name in wanted}
 
 
 def fingerprint(listing: Mapping[str, Mapping[str, Any]]) -> str:
@@ -86,13 +156,13 @@ def fingerprint(listing: Mapping[str, Mapping[str, Any]]) -> str:
 def verify_copy(local_dir: Path, listing: Mapping[str, Mapping[str, Any]], url: str) -> None:
     """Raise ``CheckpointVerificationError`` unless ``local_dir`` holds exactly what was listed and recorded."""
     for name, info in listing.items():
-        size = (local_dir / name).stat().st_size
+        size = inside(local_dir, name).stat().st_size
         if size != int(info["size"]):
             raise CheckpointVerificationError(f"{url}/{name}: copied {size} bytes, the store lists {info['size']}")
     for name, recorded in read_metadata(local_dir).get("files", {}).items():
         if name not in listing:
             raise CheckpointVerificationError(f"{url}: backstamp.json records {name}, which the folder lacks")
-        if sha256_file(local_dir / name) != recorded["sha256"]:
+        if sha256_file(inside(local_dir, name)) != recorded["sha256"]:
             raise CheckpointVerificationError(
                 f"{url}/{name}: sha256 differs from the one recorded in backstamp.json (changed or corrupt copy)")
 
@@ -108,4 +178,4 @@ def _is_complete(target: Path, listing: Mapping[str, Mapping[str, Any]]) -> bool
     if not target.is_dir():
         return False
     return all((target / name).is_file() and (target / name).stat().st_size == int(info["size"])
-               for name, info in listing.items())
+               for name, info in listing.items())  # names passed files_to_copy

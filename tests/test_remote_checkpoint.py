@@ -1,7 +1,12 @@
-"""A gs:// checkpoint is copied once per machine, verified, and reused (SPEC §6), against a real GCS API."""
+"""A gs:// checkpoint is copied once per machine, verified, and reused (SPEC §6), against a real GCS API.
+
+The cache folder is a trust boundary: object names come from the store, so no name may
+place a file outside it, and with ``backstamp.json`` only the files it records are copied.
+"""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -9,17 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from model.checkpoint import model_version, resolve_checkpoint, sha256_file
-from model.remote_cache import CheckpointVerificationError
+import fsspec
+
+from model.checkpoint import METADATA_FILE, model_version, resolve_checkpoint, sha256_file
+from model.remote_cache import CheckpointVerificationError, fetch_checkpoint
 from tests.gcs_emulator import BUCKET
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 WEIGHTS = "model.safetensors"
 
 
-@pytest.fixture(scope="module")
-def local_checkpoint(tmp_path_factory) -> Path:
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+@pytest.fixture
+def local_checkpoint(tiny_checkpoint) -> Path:
+    return tiny_checkpoint  # read-only: tests that change a checkpoint copy it first
 
 
 def _upload(emulator, local: Path, name: str) -> str:
@@ -91,3 +98,114 @@ def test_a_gs_folder_without_config_json_is_not_a_checkpoint(gcs_emulator, local
     url = _upload(gcs_emulator, local_checkpoint / "backstamp.json", "not-a-model/backstamp.json")
     with pytest.raises(FileNotFoundError, match=r"not-a-model: not a checkpoint folder"):
         resolve_checkpoint(url.rsplit("/", 1)[0], str(tmp_path))
+
+
+def _files_under(folder: Path) -> set[Path]:
+    return {Path(root) / name for root, _, names in os.walk(folder) for name in names}
+
+
+def _rewrite_recorded(folder: Path, name: str) -> None:
+    """Record ``name``'s current sha256 and size in backstamp.json, as a tamperer with write access would."""
+    metadata = json.loads((folder / METADATA_FILE).read_text())
+    metadata["files"][name] = {"sha256": sha256_file(folder / name), "size": (folder / name).stat().st_size}
+    (folder / METADATA_FILE).write_text(json.dumps(metadata))
+
+
+def test_only_the_files_backstamp_json_records_are_copied(gcs_emulator, local_checkpoint, tmp_path):
+    """An extra object (a .pth that Python would run at start-up, say) in the folder is never copied."""
+    extended = Path(shutil.copytree(local_checkpoint, tmp_path / "extended"))
+    (extended / "evil.pth").write_text("import os; os.system('echo pwned')\n")
+    (extended / "sub").mkdir()
+    (extended / "sub" / "extra.bin").write_bytes(b"\0" * 64)
+    url = _upload(gcs_emulator, extended, "extended")
+    copied = Path(resolve_checkpoint(url, str(tmp_path / "cache")))
+    recorded = set(json.loads((local_checkpoint / METADATA_FILE).read_text())["files"]) | {METADATA_FILE}
+    assert {p.relative_to(copied).as_posix() for p in _files_under(copied)} == recorded
+    assert gcs_emulator.downloads(f"{url}/evil.pth") == 0
+    assert model_version(copied) == model_version(local_checkpoint)
+
+
+def test_consistent_tampering_is_accepted_but_changes_the_model_version(gcs_emulator, local_checkpoint, tmp_path):
+    """Weights and their recorded hash rewritten together: ``backstamp.json`` lives in the same folder, so it
+    cannot tell this from a retraining (that is the bucket's access control). What it guarantees is that the
+    change shows: a new cache entry, and a ``model_version`` (stamped on every output row) that differs."""
+    original = resolve_checkpoint(_upload(gcs_emulator, local_checkpoint, "before-tampering"), str(tmp_path / "c"))
+    tampered = Path(shutil.copytree(local_checkpoint, tmp_path / "tampered"))
+    with open(tampered / WEIGHTS, "r+b") as handle:  # one byte of the last tensor's data
+        handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)
+        handle.seek(-1, os.SEEK_END)
+        handle.write(bytes([last[0] ^ 0xFF]))
+    _rewrite_recorded(tampered, WEIGHTS)
+    copied = resolve_checkpoint(_upload(gcs_emulator, tampered, "after-tampering"), str(tmp_path / "c"))
+    assert copied != original
+    assert sha256_file(Path(copied) / WEIGHTS) == sha256_file(tampered / WEIGHTS)
+    assert model_version(copied) == model_version(tampered) != model_version(original)
+
+
+def test_a_tampered_weight_file_with_the_old_hash_is_refused(gcs_emulator, local_checkpoint, tmp_path):
+    """The inconsistent case: same size, other bytes, backstamp.json unchanged."""
+    tampered = Path(shutil.copytree(local_checkpoint, tmp_path / "bytes-changed"))
+    with open(tampered / WEIGHTS, "r+b") as handle:
+        handle.seek(-1, os.SEEK_END)
+        handle.write(b"\x7f")
+    url = _upload(gcs_emulator, tampered, "bytes-changed")
+    with pytest.raises(CheckpointVerificationError, match=r"model\.safetensors: sha256 differs"):
+        resolve_checkpoint(url, str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("name", ["caf\u00e9.json", "\uff0e\uff0e/evil.txt", "a b.txt", "x:y.txt"])
+def test_a_name_outside_plain_ascii_is_refused_on_gcs(name, gcs_emulator, local_checkpoint, tmp_path):
+    """Look-alike dots (U+FF0E), accents, spaces, colons: refused rather than interpreted."""
+    foreign = Path(shutil.copytree(local_checkpoint, tmp_path / "foreign"))
+    (foreign / METADATA_FILE).unlink()  # a foreign checkpoint: every listed file would be copied
+    url = _upload(gcs_emulator, foreign, f"odd-name-{tmp_path.name}")
+    gcs_emulator.upload(foreign / "config.json", f"{url}/{name}")
+    with pytest.raises(CheckpointVerificationError, match="refusing object name"):
+        resolve_checkpoint(url, str(tmp_path / "cache"))
+    assert not (tmp_path / "cache").exists()  # refused from the listing, before any download
+
+
+def test_backstamp_json_recording_a_traversal_name_is_refused(gcs_emulator, local_checkpoint, tmp_path):
+    hostile = Path(shutil.copytree(local_checkpoint, tmp_path / "records-traversal"))
+    metadata = json.loads((hostile / METADATA_FILE).read_text())
+    metadata["files"]["../../escaped.txt"] = {"sha256": "0" * 64, "size": 1}
+    (hostile / METADATA_FILE).write_text(json.dumps(metadata))
+    url = _upload(gcs_emulator, hostile, "records-traversal")
+    with pytest.raises(CheckpointVerificationError, match=r"escaped\.txt"):
+        resolve_checkpoint(url, str(tmp_path / "cache"))
+
+
+# GCS accepts object names with "..", "//" and backslashes (it refuses only "." and ".." alone), but the
+# emulator normalises or refuses them, so these go through fsspec's in-memory store, which keeps names as
+# given, like GCS; fetch_checkpoint takes any fsspec URL and does the same with both.
+TRAVERSALS = {
+    "dot-dot": lambda outside: "../../" + outside.name,
+    "double-slash-absolute": lambda outside: "/" + str(outside).lstrip("/"),
+    "dot-dot-in-folder": lambda outside: "sub/../../../" + outside.name,
+    "backslash": lambda outside: "..\\..\\" + outside.name,
+}
+
+
+@pytest.mark.parametrize("with_metadata", [True, False], ids=["recorded", "foreign"])
+@pytest.mark.parametrize("kind", sorted(TRAVERSALS))
+def test_no_remote_name_writes_outside_the_cache_folder(kind, with_metadata, local_checkpoint, tmp_path):
+    cache = tmp_path / "a" / "b" / "cache"
+    outside = tmp_path / "a" / "b" / f"escaped-{kind}.txt"  # where "../../" from a staging folder lands
+    memory = fsspec.filesystem("memory")
+    root = f"/backstamp-traversal/{kind}-{with_metadata}"
+    for path in local_checkpoint.iterdir():
+        if with_metadata or path.name != METADATA_FILE:
+            memory.pipe_file(f"{root}/{path.name}", path.read_bytes())
+    memory.pipe_file(f"{root}/{TRAVERSALS[kind](outside)}", b"import os  # would run at Python start\n")
+    try:
+        if with_metadata:  # the extra object is not recorded: ignored, and the checkpoint still usable
+            copied = fetch_checkpoint(f"memory://{root}", str(cache))
+            assert model_version(copied) == model_version(local_checkpoint)
+        else:
+            with pytest.raises(CheckpointVerificationError, match="refusing object name"):
+                fetch_checkpoint(f"memory://{root}", str(cache))
+    finally:
+        memory.rm(root, recursive=True)
+    assert not outside.exists()
+    assert all(cache in path.parents for path in _files_under(tmp_path))
