@@ -11,6 +11,8 @@ commands:
   evaluate  score predictions against labels          (python -m pipeline evaluate --help)
   backfill  nightly incremental run into PREFIX/run_date=YYYY-MM-DD/ (python -m pipeline backfill --help)
   latest    compact a backfill PREFIX to one row per id (python -m pipeline latest --help)
+  review    write a run's review queue as Parquet       (python -m pipeline review --help)
+  report    write a run's HTML review report            (python -m pipeline report --help)
 """
 
 
@@ -43,8 +45,20 @@ def _latest(argv: Sequence[str]) -> int:
     return main(argv)
 
 
+def _review(argv: Sequence[str]) -> int:
+    from pipeline.review import main
+
+    return main(argv)
+
+
+def _report(argv: Sequence[str]) -> int:
+    from pipeline.report import main
+
+    return main(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"run": _run, "evaluate": _evaluate, "backfill": _backfill,
-                                                       "latest": _latest}
+                                                       "latest": _latest, "review": _review, "report": _report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
