@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 ACCEPTED_COLOUR = "#2b7a4b"
 REVIEW_COLOUR = "#c9472b"
@@ -73,7 +74,11 @@ def confidence_histogram_png(values: Mapping[str, Sequence[tuple[float, bool]]],
         axes.set_title(f"{field} ({len(pairs)} values)", fontsize=9)
         axes.set_xlim(0, 1)
         axes.set_xlabel("confidence", fontsize=8)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.tick_params(labelsize=7)
+        if not pairs:
+            axes.set_yticks([])
+            axes.text(0.5, 0.5, "no value written", ha="center", va="center", fontsize=8, color="grey")
         if i == 0:
             axes.set_ylabel("values", fontsize=8)
             axes.legend(fontsize=7, loc="upper left")
@@ -92,6 +97,7 @@ def reasons_bar_png(counts: Mapping[str, int]) -> bytes:
     axes.bar_label(bars, fontsize=7, padding=2)
     axes.set_yticks(range(len(names)), names, fontsize=8)
     axes.set_xlabel("records", fontsize=8)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.tick_params(axis="x", labelsize=7)
     axes.set_title("review reasons", fontsize=9)
     figure.tight_layout()

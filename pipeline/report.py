@@ -63,7 +63,7 @@ td.empty{color:#98a1aa;font-style:italic;font-weight:400}
 .ocr h4{margin:0 0 2px;font-size:12px;color:#5a6570;text-transform:uppercase;letter-spacing:.04em}
 ol.lines{list-style:none;margin:0 0 8px;padding:0;font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
 ol.lines li{padding:1px 4px;white-space:pre-wrap;word-break:break-word;border-left:3px solid transparent}
-ol.lines .n{color:#98a1aa;display:inline-block;min-width:3.2em}
+ol.lines .n{color:#98a1aa;display:inline-block;min-width:4.2em;margin-right:.6em}td.conf-cell{white-space:nowrap}
 ol.lines li.evidence{border-left-color:#e0a100}ol.lines mark{background:#ffe58a;padding:0 1px}
 .ev-tag{font-family:system-ui,sans-serif;font-size:11px;background:#e0a100;color:#fff;border-radius:3px;
 padding:0 4px;margin-left:6px}.none{color:#98a1aa;font-style:italic}
@@ -185,7 +185,7 @@ def _field_rows(row: Mapping[str, Any]) -> str:
                if field == "date" and value else "")
         value_cell = f'<td class="value">{e(value)}{iso}</td>' if value else '<td class="value empty">empty</td>'
         conf_cell = ("<td>n/a</td>" if confidence is None else
-                     f'<td><span class="conf"><span style="width:{max(0.0, min(1.0, confidence)) * 100:.0f}%">'
+                     f'<td class="conf-cell"><span class="conf"><span style="width:{max(0.0, min(1.0, confidence)) * 100:.0f}%">'
                      f'</span></span>{confidence:.2f}</td>')
         source_cell = (f"<td>{e(source)}</td>" if source else
                        ('<td class="src-missing">not in OCR</td>' if value else "<td></td>"))
