@@ -21,7 +21,8 @@ from apache_beam.transforms.util import SortAndBatchElements
 from model.engines import Engine, EngineConfig
 from model.generation import Generation
 from formats.elements import PromptedRecord
-from pipeline.inference import BatchingConfig, GPTJModelHandler
+from pipeline.batching import BatchingConfig
+from pipeline.inference import GPTJModelHandler
 from formats.records import ColumnNames, ValidRecord, validate_row
 from pipeline.transforms import BuildPrompts
 
@@ -78,7 +79,7 @@ def fixed_count(records: Sequence[PromptedRecord], size: int = 32) -> Plan:
 
 def token_batches(records: Sequence[PromptedRecord], batching: BatchingConfig, max_new_tokens: int) -> Plan:
     """(c) ours: the batches Beam's ``SortAndBatchElements`` forms with the job's weights."""
-    handler = GPTJModelHandler("unused", EngineConfig(checkpoint="unused"), max_new_tokens, batching)
+    handler = GPTJModelHandler("unused", EngineConfig(), max_new_tokens, batching)
     by_id = {record.id: record for record in records}
     with tempfile.TemporaryDirectory() as folder:
         with beam.Pipeline() as pipeline:

@@ -8,7 +8,7 @@ the prefill logits of a probe batch), and the decode step time against the memor
 bound: a decode step must read every weight once, so it cannot beat weight bytes ÷ copy
 bandwidth (measured here with a device copy). hf runs again last, to show order effects and
 how often two hf runs disagree on random weights. An engine that fails is recorded with its
-error. Last, the pipeline's ``--verify_engine`` check runs on the demo checkpoint. Results go to ``bench/results/gpu_check.{json,md}`` after each engine, so a timeout
+error. Last, the pipeline's ``--engine_check refuse`` check runs on the demo checkpoint. Results go to ``bench/results/gpu_check.{json,md}`` after each engine, so a timeout
 keeps what was measured. ``--tiny`` runs the same code on a 2-layer model on CPU (smoke test).
 
     python -m bench.gpu_check            # on the GPU machine, via bench/gpu_check.sh
@@ -111,7 +111,7 @@ def save(payload: dict) -> None:
     write_results(name, payload, f"{payload['device']}; {payload['versions']}\n\n{table}\n\n"
                                  f"Against hf (greedy rows identical per batch; prefill logits):\n{parity}\n"
                                  + (f"\nErrors:\n{errors}\n" if errors else "")
-                                 + (f"\n--verify_engine: {payload['verify_engine']}\n" if "verify_engine" in payload else ""))
+                                 + (f"\n--engine_check refuse: {payload['verify_engine']}\n" if "verify_engine" in payload else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prompt_tokens", type=int, default=128)
     parser.add_argument("--new_tokens", type=int, default=64)
     parser.add_argument("--checkpoint", default="data/models/demo-gptj",
-                        help="also run --verify_engine (the pipeline's default deepspeed engine) on this real checkpoint; '' skips")
+                        help="also run --engine_check refuse (the pipeline's default deepspeed engine) on this real checkpoint; '' skips")
     args = parser.parse_args(argv)
 
     if not args.tiny and not torch.cuda.is_available():
@@ -155,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if device.type == "cuda":
             torch.cuda.empty_cache()
         model = build_model(shape, device, dtype)
-        config = EngineConfig(checkpoint="(random weights)", engine=engine, device=device.type,
-                              dtype="float32" if args.tiny else "float16", kernel_inject=inject)
+        config = EngineConfig(engine=engine, device=device.type, dtype="float32" if args.tiny else "float16",
+                              kernel_inject=inject)
         try:
             wrapped = deepspeed_module(model, config) if engine == "deepspeed" else model
             rows, outputs = measure(name, wrapped, prompts, args.new_tokens, weight_bytes, bandwidth)
@@ -181,9 +181,10 @@ def verify_checkpoint(checkpoint: str, device: torch.device) -> str:
     from model.checkpoint import read_metadata
     from model.verify import load_verified_engine
 
-    config = EngineConfig(checkpoint=checkpoint, engine="deepspeed", device=device.type)
+    config = EngineConfig(engine="deepspeed", device=device.type)
     try:
-        engine = load_verified_engine(config, read_metadata(checkpoint).get("max_new_tokens", 136), "refuse")
+        max_new_tokens = read_metadata(checkpoint).get("max_new_tokens", 136)
+        engine = load_verified_engine(checkpoint, config, max_new_tokens, "refuse")
         result = f"{checkpoint}: the {engine.name} engine matches hf on the probe batch"
     except Exception as error:
         result = f"{checkpoint}: {type(error).__name__}: {error}"

@@ -22,7 +22,7 @@ from bench.common import prompted, run_plan, synthetic_records, token_batches
 from bench.report import markdown_table, write_results
 from model.checkpoint import read_metadata, resolve_checkpoint
 from model.engines import EngineConfig, load_engine
-from pipeline.inference import BatchingConfig
+from pipeline.batching import BatchingConfig
 from pipeline.job import DEFAULT_MAX_NEW_TOKENS, run
 
 COLUMNS = ["repeat", "records", "job_wall_s", "model_loop_s", "overhead_fraction", "job_records_per_s",
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         records_parquet = synthetic_records(args.n, args.seed, Path(folder))
-        engine = load_engine(EngineConfig(checkpoint=checkpoint, device="cpu"))
+        engine = load_engine(checkpoint, EngineConfig(device="cpu"))
         records = prompted(records_parquet, checkpoint, engine.model.config.n_positions - max_new_tokens)
         plan = token_batches(records, BatchingConfig(), max_new_tokens)
         for repeat in range(args.repeats):

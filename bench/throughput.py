@@ -28,9 +28,8 @@ from bench.common import (LoopResult, Plan, fixed_count, length_stats, one_per_c
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.engines import EngineConfig, load_engine
-from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
+from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT, BatchingConfig
 from formats.elements import PromptedRecord
-from pipeline.inference import BatchingConfig
 from pipeline.job import DEFAULT_MAX_NEW_TOKENS
 
 COLUMNS = ["strategy", "records", "batches", "seconds", "records_per_s", "median_records_per_s", "range_records_per_s",
@@ -75,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     checkpoint = resolve_checkpoint(args.model)
     max_new_tokens = read_metadata(checkpoint).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
-    engine = load_engine(EngineConfig(checkpoint=checkpoint, device="cpu", torch_threads=args.torch_threads))
+    engine = load_engine(checkpoint, EngineConfig(device="cpu", torch_threads=args.torch_threads))
     prompt_budget = engine.model.config.n_positions - max_new_tokens
     with tempfile.TemporaryDirectory() as folder:
         records = prompted(synthetic_records(args.n, args.seed, Path(folder)), checkpoint, prompt_budget)

@@ -1,4 +1,4 @@
-"""The element that flows from prompt building through RunInference to parsing."""
+"""The elements that flow from prompt building through RunInference to parsing."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,3 +17,11 @@ class PromptedRecord:
     input_hash: str
     record_json: str
     carried: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InferenceFailure:
+    """What RunInference yields instead of a generation when a single record could not be run."""
+
+    reason: str
+    detail: str

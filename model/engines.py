@@ -12,27 +12,11 @@ from typing import Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from model.config import ENGINES, EngineConfig
 from model.generation import Generation, generate_batch
 from model.loading import load_model, load_tokenizer, resolve_device, resolve_dtype
 from model.memory import check_model_fits
 from model.threads import available_cpus
-
-ENGINES = ("hf", "deepspeed")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """How to build an engine for a local checkpoint folder."""
-
-    checkpoint: str
-    engine: str = "hf"
-    device: str = "auto"
-    dtype: str = "auto"
-    tensor_parallel: int = 1
-    kernel_inject: bool = False
-    allow_pickle_weights: bool = False
-    torch_threads: int | None = None
-
 
 @dataclass
 class Engine:
@@ -46,14 +30,15 @@ class Engine:
         return generate_batch(self.model, self.tokenizer, batch_input_ids, max_new_tokens)
 
 
-def load_engine(config: EngineConfig) -> Engine:
+def load_engine(checkpoint: str, config: EngineConfig = EngineConfig()) -> Engine:
+    """The engine of ``config`` around the checkpoint in the local folder ``checkpoint``."""
     if config.engine not in ENGINES:
         raise ValueError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
     torch.set_num_threads(config.torch_threads or available_cpus())  # why: model/threads.py
-    tokenizer = load_tokenizer(config.checkpoint)
+    tokenizer = load_tokenizer(checkpoint)
     device = resolve_device(config.device)
-    check_model_fits(config.checkpoint, device, resolve_dtype(config.dtype, device), config.tensor_parallel)
-    model = load_model(config.checkpoint, config.device, config.dtype, config.allow_pickle_weights)
+    check_model_fits(checkpoint, device, resolve_dtype(config.dtype, device), config.tensor_parallel)
+    model = load_model(checkpoint, config.device, config.dtype, config.allow_pickle_weights)
     if config.engine == "deepspeed":
         model = deepspeed_module(model, config)
     return Engine(name=config.engine, model=model, tokenizer=tokenizer)

@@ -1,4 +1,4 @@
-"""Start-up check that an engine generates what plain transformers generates (``--verify_engine``).
+"""Start-up check that an engine generates what plain transformers generates (``--engine_check``).
 
 DeepSpeed's GPT-J kernel injection has produced wrong text with batches > 1 and long
 inputs, and nothing fails loudly when it does: the job would write plausible but wrong
@@ -12,19 +12,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Sequence
 
-from model.engines import Engine, EngineConfig, deepspeed_module, load_engine
+from model.config import EngineCheck, EngineConfig
+from model.engines import Engine, deepspeed_module, load_engine
 from model.generation import Generation
 from formats.prompt import build_prompt, model_input
 
-VerifyMode = Literal["off", "refuse", "fallback"]
 _LOG = logging.getLogger(__name__)
 
 # OCR-like lines; the probe repeats them to reach very different prompt lengths.
 _PROBE_LINES = ["KEYSTONE PRESS AGENCY LTD", "Photo by John Smith", "12 March 1964", "RETURN TO LIBRARY",
                 "Museum and Art Galleries, Kelvingrove", "GLASGOW G44 3XW", "ALL CALL AND MUSEUM"]
 PROBE_SIZE = 8
+_REMEDY = "Run with --engine hf, or with --engine_check fallback to fall back to hf automatically."
 
 
 class EngineMismatchError(RuntimeError):
@@ -57,19 +58,19 @@ def compare(expected: Sequence[Generation], got: Sequence[Generation],
 
 def describe(engine: str, mismatches: Sequence[Mismatch], rows: int) -> str:
     first = mismatches[0]
-    return (f"--verify_engine: the {engine} engine's greedy output differs from the hf engine on "
+    return (f"--engine_check: the {engine} engine's greedy output differs from the hf engine on "
             f"{len(mismatches)} of {rows} probe prompts (first: row {first.row}, {first.prompt_tokens} prompt "
             f"tokens; hf wrote {first.expected.text[:120]!r}, {engine} wrote {first.got.text[:120]!r}). "
-            f"Run with --engine hf, or add --engine_fallback to fall back to hf automatically.")
+            f"{_REMEDY}")
 
 
 def describe_failure(engine: str, error: Exception) -> str:
-    return (f"--verify_engine: the {engine} engine failed on the probe batch ({type(error).__name__}: "
-            f"{str(error)[:200]}). Run with --engine hf, or add --engine_fallback to fall back to hf automatically.")
+    return (f"--engine_check: the {engine} engine failed on the probe batch ({type(error).__name__}: "
+            f"{str(error)[:200]}). {_REMEDY}")
 
 
-def load_verified_engine(config: EngineConfig, max_new_tokens: int, mode: VerifyMode) -> Engine:
-    """The engine of ``config``, checked against ``hf`` on a probe batch unless ``mode`` is ``off``.
+def load_verified_engine(checkpoint: str, config: EngineConfig, max_new_tokens: int, check: EngineCheck) -> Engine:
+    """The engine of ``config`` around ``checkpoint``, checked against ``hf`` unless ``check`` is ``off``.
 
     ``refuse`` raises ``EngineMismatchError`` on any difference, or when wrapping the model or
     generating the probe raises; ``fallback`` logs it and
@@ -77,9 +78,9 @@ def load_verified_engine(config: EngineConfig, max_new_tokens: int, mode: Verify
     compare with, so it is returned as is. The probe fills the model's whole prompt budget
     (context minus ``max_new_tokens``), the hardest case for the fused kernels.
     """
-    if mode == "off" or config.engine == "hf":
-        return load_engine(config)
-    reference = load_engine(dataclasses.replace(config, engine="hf"))
+    if check == "off" or config.engine == "hf":
+        return load_engine(checkpoint, config)
+    reference = load_engine(checkpoint, dataclasses.replace(config, engine="hf"))
     probe = probe_batch(reference, reference.model.config.n_positions - max_new_tokens)
     expected = reference.generate(probe, max_new_tokens)
     try:
@@ -89,11 +90,11 @@ def load_verified_engine(config: EngineConfig, max_new_tokens: int, mode: Verify
         candidate, message = None, describe_failure(config.engine, error)
     else:
         if not mismatches:
-            _LOG.info("--verify_engine: %s matches hf on %d probe prompts", config.engine, len(probe))
+            _LOG.info("--engine_check: %s matches hf on %d probe prompts", config.engine, len(probe))
             return candidate
         message = describe(config.engine, mismatches, len(probe))
-    if mode == "refuse":
+    if check == "refuse":
         raise EngineMismatchError(message)
-    _LOG.warning("%s Falling back to hf (--engine_fallback).", message)
+    _LOG.warning("%s Falling back to hf (--engine_check fallback).", message)
     del candidate, reference
-    return load_engine(dataclasses.replace(config, engine="hf"))
+    return load_engine(checkpoint, dataclasses.replace(config, engine="hf"))

@@ -17,17 +17,41 @@ What Beam 2.77 does with a ``ModelHandler``'s batching arguments (read in
 So by default the records go through ``SortAndBatchElements`` and into
 ``RunInference(handler.with_no_batching())``. ``--max_batch_duration_secs`` keeps Beam's
 cross-bundle, length-bucketed (count-capped) path for runners with tiny bundles.
+
+This module imports no torch (Beam's ``apache_beam.ml.inference`` does, so ``RunInference`` is
+imported where the graph is expanded): ``pipeline/options.py`` and the job plan use its configs.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import apache_beam as beam
-from apache_beam.ml.inference.base import RunInference
 from apache_beam.transforms.util import SortAndBatchElements
 
 # Defaults of the batching options; the token budget counts prompt tokens plus max_new_tokens per
 # record. 4096 was the best budget of the CPU sweep on the demo model (docs/throughput.md).
 DEFAULT_MAX_BATCH_WEIGHT = 4096
 DEFAULT_MAX_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """How records are cut into ``generate`` calls; the module docstring says which Beam transform uses which field."""
+
+    min_batch_size: Optional[int] = None
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    max_batch_weight: int = DEFAULT_MAX_BATCH_WEIGHT
+    max_batch_duration_secs: Optional[int] = None
+    batch_bucket_boundaries: Optional[list[int]] = None
+
+
+@dataclass(frozen=True)
+class ModelSharing:
+    """How many models a worker holds: one shared by its SDK processes (``large_model``) or ``model_copies``."""
+
+    large_model: bool = False
+    model_copies: Optional[int] = None
 
 
 class BatchedInference(beam.PTransform):
@@ -39,6 +63,8 @@ class BatchedInference(beam.PTransform):
         self._handler = handler
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
+        from apache_beam.ml.inference.base import RunInference  # loads torch: see the module docstring
+
         batching = self._handler.batching
         if batching.max_batch_duration_secs is not None:
             return records | "RunInference" >> RunInference(self._handler)

@@ -8,47 +8,26 @@ batch too big for GPU memory) costs its own row, not its neighbours'.
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
 
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from formats.elements import InferenceFailure, PromptedRecord
 from model.checkpoint import resolve_checkpoint
-from model.engines import Engine, EngineConfig
+from model.config import EngineCheck, EngineConfig
+from model.engines import Engine
 from model.generation import Generation
-from model.verify import VerifyMode, load_verified_engine
-from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
-from formats.elements import PromptedRecord
+from model.verify import load_verified_engine
+from pipeline.batching import BatchingConfig, ModelSharing
 from pipeline.dead_letter import METRICS_NAMESPACE
-
-@dataclass(frozen=True)
-class InferenceFailure:
-    """Stands in for a generation when a single record could not be run."""
-
-    reason: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class BatchingConfig:
-    """Batching options; pipeline/batching.py says which Beam transform uses which field."""
-
-    min_batch_size: Optional[int] = None
-    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
-    max_batch_weight: int = DEFAULT_MAX_BATCH_WEIGHT
-    max_batch_duration_secs: Optional[int] = None
-    batch_bucket_boundaries: Optional[list[int]] = None
-    large_model: bool = False
-    model_copies: Optional[int] = None
 
 
 class GPTJModelHandler(ModelHandler[PromptedRecord, Generation | InferenceFailure, Engine]):
     def __init__(self, model_path: str, engine: EngineConfig, max_new_tokens: int,
-                 batching: BatchingConfig, model_cache_dir: Optional[str] = None,
-                 verify_engine: VerifyMode = "off"):
-        """``engine.checkpoint`` is ignored: the worker resolves ``model_path`` (local or remote) itself.
+                 batching: BatchingConfig, sharing: ModelSharing = ModelSharing(),
+                 model_cache_dir: Optional[str] = None, engine_check: EngineCheck = "off"):
+        """Each worker resolves ``model_path`` (local or ``gs://``) itself when it loads the model.
 
         Beam's ``BatchElements`` only gets our batching arguments on the cross-bundle path
         (``max_batch_duration_secs``); otherwise ``BatchedInference`` batches by tokens first.
@@ -57,13 +36,13 @@ class GPTJModelHandler(ModelHandler[PromptedRecord, Generation | InferenceFailur
             min_batch_size=batching.min_batch_size, max_batch_size=batching.max_batch_size,
             max_batch_duration_secs=batching.max_batch_duration_secs, batch_length_fn=prompt_length,
             batch_bucket_boundaries=batching.batch_bucket_boundaries)
-        super().__init__(**cross_bundle, large_model=batching.large_model, model_copies=batching.model_copies)
+        super().__init__(**cross_bundle, large_model=sharing.large_model, model_copies=sharing.model_copies)
         self.batching = batching
         self._model_path = model_path
         self._engine_config = engine
         self._max_new_tokens = max_new_tokens
         self._model_cache_dir = model_cache_dir
-        self._verify_engine = verify_engine
+        self._engine_check = engine_check
 
     def element_weight(self, record: PromptedRecord) -> int:
         """A record costs its prompt tokens plus the completion it may generate."""
@@ -71,8 +50,7 @@ class GPTJModelHandler(ModelHandler[PromptedRecord, Generation | InferenceFailur
 
     def load_model(self) -> Engine:
         local = resolve_checkpoint(self._model_path, self._model_cache_dir)
-        config = dataclasses.replace(self._engine_config, checkpoint=local)
-        return load_verified_engine(config, self._max_new_tokens, self._verify_engine)
+        return load_verified_engine(local, self._engine_config, self._max_new_tokens, self._engine_check)
 
     def run_inference(self, batch: Sequence[PromptedRecord], model: Engine,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:

@@ -22,11 +22,9 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
-from model.engines import EngineConfig
-from model.verify import VerifyMode
-from pipeline.batching import BatchedInference
+from model.config import EngineCheck, EngineConfig
+from pipeline.batching import BatchedInference, BatchingConfig, ModelSharing
 from pipeline.dead_letter import DEAD, METRICS_NAMESPACE
-from pipeline.inference import BatchingConfig, GPTJModelHandler
 from pipeline.manifest import Manifest, count_parquet_rows, write_json
 from pipeline.options import BackstampOptions
 from pipeline.preflight import InputError, InputPlan, check_inputs
@@ -57,9 +55,10 @@ class JobPlan:
     model_cache_dir: Optional[str]
     engine: EngineConfig
     batching: BatchingConfig
+    sharing: ModelSharing
     max_new_tokens: int
     prompt_budget: int
-    verify_engine: VerifyMode = "off"
+    engine_check: EngineCheck = "off"
 
 
 def new_run_id() -> str:
@@ -88,7 +87,7 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
             context = json.load(handle)["n_positions"]
     else:
         inputs = InputPlan(files=(), carried_schema=pa.schema([]))
-        local_checkpoint, metadata, version, context = options.model, {}, OFFLINE_MODEL_VERSION, GPTJ_CONTEXT
+        metadata, version, context = {}, OFFLINE_MODEL_VERSION, GPTJ_CONTEXT
     max_new_tokens = options.max_new_tokens or metadata.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     budget = context - max_new_tokens
     if options.max_prompt_tokens:
@@ -103,19 +102,17 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         model_path=options.model,
         model_version=version,
         model_cache_dir=options.model_cache_dir,
-        engine=EngineConfig(checkpoint=local_checkpoint, engine=options.engine, device=options.device,
-                            dtype=options.dtype, tensor_parallel=options.tensor_parallel,
-                            kernel_inject=options.kernel_inject,
-                            allow_pickle_weights=options.allow_pickle_weights,
-                            torch_threads=options.torch_threads),
+        engine=EngineConfig(engine=options.engine, device=options.device, dtype=options.dtype,
+                            tensor_parallel=options.tensor_parallel, kernel_inject=options.kernel_inject,
+                            allow_pickle_weights=options.allow_pickle_weights, torch_threads=options.torch_threads),
         batching=BatchingConfig(
             min_batch_size=options.min_batch_size, max_batch_size=options.max_batch_size,
             max_batch_weight=options.max_batch_weight, max_batch_duration_secs=options.max_batch_duration_secs,
-            batch_bucket_boundaries=options.batch_bucket_boundaries, large_model=options.large_model,
-            model_copies=options.model_copies),
+            batch_bucket_boundaries=options.batch_bucket_boundaries),
+        sharing=ModelSharing(large_model=options.large_model, model_copies=options.model_copies),
         max_new_tokens=max_new_tokens,
         prompt_budget=budget,
-        verify_engine="fallback" if options.engine_fallback else "refuse" if options.verify_engine else "off",
+        engine_check=options.engine_check,
     )
 
 
@@ -125,6 +122,9 @@ def build_graph(pipeline: beam.Pipeline, plan: JobPlan, select: Optional[beam.PT
     ``select``, when given, filters the prompted records before inference: the backfill
     skips there what earlier runs did, since ``input_hash`` is known only once prompted.
     """
+    # The model handler (Beam's inference package) loads torch; planning, backfill and latest must not.
+    from pipeline.inference import GPTJModelHandler
+
     carried = [carried_name(name) for name in plan.inputs.carried_schema.names]
     # Batched read + our row conversion: Beam's own conversion crashes on invalid UTF-8 (pipeline/read.py).
     read = (
@@ -146,8 +146,8 @@ def build_graph(pipeline: beam.Pipeline, plan: JobPlan, select: Optional[beam.PT
     prompted = deduped.unique | "Prompt" >> beam.ParDo(
         BuildPrompts(plan.model_path, plan.prompt_budget, plan.run_id, plan.model_cache_dir)
     ).with_outputs(DEAD, main="prompted")
-    handler = GPTJModelHandler(plan.model_path, plan.engine, plan.max_new_tokens, plan.batching,
-                               plan.model_cache_dir, plan.verify_engine)
+    handler = GPTJModelHandler(plan.model_path, plan.engine, plan.max_new_tokens, plan.batching, plan.sharing,
+                               plan.model_cache_dir, plan.engine_check)
     to_generate = prompted.prompted if select is None else prompted.prompted | "Select" >> select
     parsed = (
         to_generate

@@ -5,8 +5,11 @@ workers and appear in ``python -m pipeline run --help`` beside Beam's own option
 """
 from __future__ import annotations
 
+import argparse
+
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from model.config import ENGINE_CHECKS, ENGINES
 from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
 
 DEFAULT_MODEL = "data/models/demo-gptj"
@@ -14,6 +17,17 @@ DEFAULT_MODEL = "data/models/demo-gptj"
 
 def _int_list(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
+
+
+class _Replaced(argparse.Action):
+    """A removed flag stops the job with its replacement (Beam would otherwise drop it with a warning)."""
+
+    def __init__(self, option_strings, dest, replacement: str, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help=argparse.SUPPRESS, **kwargs)
+        self._replacement = replacement
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} was removed; use {self._replacement}")
 
 
 class BackstampOptions(PipelineOptions):
@@ -31,7 +45,7 @@ class BackstampOptions(PipelineOptions):
 
         model = parser.add_argument_group("Backstamp model and engine")
         model.add_argument("--model", default=DEFAULT_MODEL, help="Checkpoint folder (local or gs://).")
-        model.add_argument("--engine", default="hf", choices=["hf", "deepspeed"])
+        model.add_argument("--engine", default="hf", choices=ENGINES)
         model.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda.")
         model.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
                            help="auto: float16 on GPU, float32 on CPU.")
@@ -40,7 +54,7 @@ class BackstampOptions(PipelineOptions):
         model.add_argument("--kernel_inject", action="store_true", default=False,
                            help="deepspeed engine on GPU: DeepSpeed's fused inference kernels. Off by default: with "
                                 "transformers 5 and deepspeed 0.19.8 GPT-J injection fails on the first forward pass "
-                                "(docs/throughput.md); use it with --verify_engine.")
+                                "(docs/throughput.md); use it with --engine_check.")
         model.add_argument("--max_new_tokens", type=int, default=None,
                            help="Generation limit (default: the value training recorded in the checkpoint).")
         model.add_argument("--max_prompt_tokens", type=int, default=None,
@@ -48,12 +62,12 @@ class BackstampOptions(PipelineOptions):
         model.add_argument("--torch_threads", type=int, default=None,
                            help="CPU threads per model (default: the cores this process may use, "
                                 "affinity capped by the cgroup quota; split them when a machine runs several models).")
-        model.add_argument("--verify_engine", action="store_true", default=False,
-                           help="At worker start, compare the engine's greedy output with hf on a probe batch "
-                                "and refuse to run when they differ (no-op for --engine hf).")
-        model.add_argument("--engine_fallback", action="store_true", default=False,
-                           help="With a mismatch found by the probe (implies --verify_engine), use hf instead "
-                                "of refusing.")
+        model.add_argument("--engine_check", default="off", choices=ENGINE_CHECKS,
+                           help="At worker start, compare a non-hf engine's greedy output with hf on a probe "
+                                "batch; on a difference, refuse: stop the worker, fallback: run hf instead "
+                                "(docs/throughput.md).")
+        model.add_argument("--verify_engine", action=_Replaced, replacement="--engine_check refuse")
+        model.add_argument("--engine_fallback", action=_Replaced, replacement="--engine_check fallback")
         model.add_argument("--allow_pickle_weights", action="store_true", default=False,
                            help="Allow .bin (pickle) weights, loaded with weights_only=True.")
         model.add_argument("--model_cache_dir", default=None,
@@ -72,7 +86,9 @@ class BackstampOptions(PipelineOptions):
                                    "bundles): length buckets, but counted by --max_batch_size, no token budget.")
         batching.add_argument("--batch_bucket_boundaries", type=_int_list, default=None,
                               help="With --max_batch_duration_secs: prompt-length bucket boundaries, e.g. 64,128,256.")
-        batching.add_argument("--large_model", action="store_true", default=False,
-                              help="Share one model across the SDK processes of a worker.")
-        batching.add_argument("--model_copies", type=int, default=None,
-                              help="Exact number of models per worker (e.g. one per GPU).")
+
+        sharing = parser.add_argument_group("Backstamp model sharing (how many models a worker holds)")
+        sharing.add_argument("--large_model", action="store_true", default=False,
+                             help="Share one model across the SDK processes of a worker.")
+        sharing.add_argument("--model_copies", type=int, default=None,
+                             help="Exact number of models per worker (e.g. one per GPU).")

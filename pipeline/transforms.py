@@ -7,19 +7,21 @@ rows read = rows written + rows dead-lettered.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import PredictionResult
 
-from formats.elements import PromptedRecord
+from formats.elements import InferenceFailure, PromptedRecord
 from pipeline.dead_letter import DEAD, METRICS_NAMESPACE, dead_letter
-from pipeline.inference import InferenceFailure
 from formats.parse import parse_completion
 from formats.prompt import fit_prompt, model_input, prompt_hash
 from formats.records import ColumnNames, Rejection, ValidRecord, record_json, validate_row
 from formats.schemas import carried_name
+
+if TYPE_CHECKING:  # Beam's inference package imports torch; this module must not (tests/test_layering.py)
+    from apache_beam.ml.inference.base import PredictionResult
+
 
 class ValidateRecords(beam.DoFn):
     """Raw Parquet row → ``ValidRecord``, or a dead letter (missing_id, bad_type, bad_language, empty_ocr)."""

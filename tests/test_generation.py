@@ -1,12 +1,15 @@
 """Batched greedy generation: same output alone or in any batch, continuation only, early stop."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 from transformers import LogitsProcessorList
 
 from model.checkpoint import model_version, read_metadata
-from model.engines import EngineConfig, load_engine
+from model.config import EngineConfig
+from model.engines import load_engine
 from model.generation import TagGrammar, generate_batch, left_pad, stop_token_ids
 from model.loading import UnsafeCheckpointError, load_model, load_tokenizer
 from formats.prompt import build_prompt, model_input
@@ -14,9 +17,9 @@ from tests.tiny_checkpoint import build_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    path = build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
-    return str(path), load_model(str(path)), load_tokenizer(str(path))
+def tiny(tiny_checkpoint):
+    path = str(tiny_checkpoint)
+    return path, load_model(path), load_tokenizer(path)
 
 
 def _prompts(tokenizer, n: int) -> list[list[int]]:
@@ -118,16 +121,15 @@ def test_end_tag_is_a_stop_token_because_tags_are_single_tokens(tiny):
     assert stop_token_ids(tokenizer)[:2] == [tokenizer.eos_token_id, end]
 
 
-def test_model_version_changes_with_the_weights_only(tmp_path):
-    a = build_tiny_checkpoint(tmp_path / "a", seed=1)
-    b = build_tiny_checkpoint(tmp_path / "b", seed=1)
-    c = build_tiny_checkpoint(tmp_path / "c", seed=2)
-    assert model_version(a) == model_version(b) != model_version(c)
-    assert read_metadata(a)["max_new_tokens"] == 16
+def test_model_version_changes_with_the_weights_only(tiny_checkpoint, tmp_path):
+    same = build_tiny_checkpoint(tmp_path / "same", seed=0)  # the fixture's seed, built again elsewhere
+    other = build_tiny_checkpoint(tmp_path / "other", seed=2)
+    assert model_version(tiny_checkpoint) == model_version(same) != model_version(other)
+    assert read_metadata(tiny_checkpoint)["max_new_tokens"] == 16
 
 
-def test_pickle_weights_are_refused_unless_allowed(tmp_path):
-    path = build_tiny_checkpoint(tmp_path / "pickled")
+def test_pickle_weights_are_refused_unless_allowed(tiny_checkpoint, tmp_path):
+    path = shutil.copytree(tiny_checkpoint, tmp_path / "pickled")
     model = load_model(str(path))
     for weights in path.glob("*.safetensors"):
         weights.unlink()
@@ -141,6 +143,6 @@ def test_pickle_weights_are_refused_unless_allowed(tmp_path):
 def test_deepspeed_engine_on_cpu_matches_hf(tiny):
     path, _, tokenizer = tiny
     prompts = _prompts(tokenizer, 4)
-    hf = load_engine(EngineConfig(checkpoint=path, engine="hf", device="cpu"))
-    ds = load_engine(EngineConfig(checkpoint=path, engine="deepspeed", device="cpu"))
+    hf = load_engine(path, EngineConfig(engine="hf", device="cpu"))
+    ds = load_engine(path, EngineConfig(engine="deepspeed", device="cpu"))
     assert ds.generate(prompts, 10) == hf.generate(prompts, 10)

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from model.engines import EngineConfig, load_engine
+from model.config import EngineConfig
+from model.engines import load_engine
 from model.loading import UnsafeCheckpointError, load_model, load_tokenizer
 from pipeline import redaction
 from pipeline.job import main, run
@@ -63,7 +64,7 @@ def test_custom_code_named_by_the_checkpoint_is_never_imported(checkpoint, tmp_p
         config["auto_map"] = auto_map
         (hostile / name).write_text(json.dumps(config))
     try:
-        engine = load_engine(EngineConfig(checkpoint=str(hostile), device="cpu"))
+        engine = load_engine(str(hostile), EngineConfig(device="cpu"))
     except Exception as error:  # refusing is as good as ignoring, as long as nothing ran
         assert "trust_remote_code" in str(error) or "custom code" in str(error), error
     else:

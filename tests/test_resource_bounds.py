@@ -6,7 +6,8 @@ import torch
 
 import model.engines as engines
 import model.memory as memory
-from model.engines import EngineConfig, load_engine
+from model.config import EngineConfig
+from model.engines import load_engine
 from model.loading import load_model
 from model.memory import ModelDoesNotFitError, check_model_fits, parameter_count, weight_bytes
 from tests.tiny_checkpoint import build_tiny_checkpoint
@@ -37,7 +38,7 @@ def test_the_engine_checks_before_it_loads_any_weight(checkpoint, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda device: 1024)
     monkeypatch.setattr(engines, "load_model", lambda *a, **k: pytest.fail("weights loaded before the check"))
     with pytest.raises(ModelDoesNotFitError, match="--dtype float16"):
-        load_engine(EngineConfig(checkpoint=checkpoint, device="cpu"))
+        load_engine(checkpoint, EngineConfig(device="cpu"))
 
 
 def test_this_machine_reports_positive_free_memory():

@@ -1,4 +1,4 @@
-"""Throughput machinery: token-budget batching, padding metrics, adaptive splits, early stop, --verify_engine.
+"""Throughput machinery: token-budget batching, padding metrics, adaptive splits, early stop, --engine_check.
 
 The batching and split tests run the real ``BatchedInference`` transform on DirectRunner with
 a fake engine (the handler's only collaborator), so what they check is what Beam really
@@ -19,14 +19,15 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that
 
 import model.verify
-from model.engines import EngineConfig, load_engine
+from formats.elements import InferenceFailure, PromptedRecord
+from model.config import EngineConfig
+from model.engines import load_engine
 from model.generation import Generation, generate_batch
 from model.loading import load_model
 from model.verify import EngineMismatchError, load_verified_engine
-from pipeline.batching import BatchedInference
-from formats.elements import PromptedRecord
+from pipeline.batching import BatchedInference, BatchingConfig
 from pipeline.dead_letter import METRICS_NAMESPACE
-from pipeline.inference import BatchingConfig, GPTJModelHandler, InferenceFailure
+from pipeline.inference import GPTJModelHandler
 from pipeline.job import format_summary, plan_job, run
 from pipeline.options import BackstampOptions
 from tests.test_generation import _always_emits, _prompts
@@ -54,7 +55,7 @@ class FakeEngine:
 
 class FakeEngineHandler(GPTJModelHandler):
     def __init__(self, batching: BatchingConfig, max_rows: int = 10_000):
-        super().__init__("unused", EngineConfig(checkpoint="unused"), MAX_NEW_TOKENS, batching)
+        super().__init__("unused", EngineConfig(), MAX_NEW_TOKENS, batching)
         self._max_rows = max_rows
 
     def load_model(self) -> FakeEngine:
@@ -133,8 +134,14 @@ def test_a_failing_batch_is_halved_down_to_the_record_that_fails_alone():
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> str:
-    return str(build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny"))
+def tiny(tiny_checkpoint) -> str:
+    return str(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def other_weights(tmp_path_factory) -> str:
+    """A checkpoint with the same tokenizer and shape as ``tiny`` but other random weights."""
+    return str(build_tiny_checkpoint(tmp_path_factory.mktemp("other") / "model", seed=7))
 
 
 def _forward_calls(model, prompts: list[list[int]], max_new_tokens: int, tokenizer) -> tuple[list[Generation], int]:
@@ -149,7 +156,7 @@ def _forward_calls(model, prompts: list[list[int]], max_new_tokens: int, tokeniz
 
 @pytest.mark.parametrize("stop", ["<|endoftext|>", "<END>"])
 def test_a_batch_stops_after_the_step_where_every_row_ended(tiny, stop):
-    tokenizer = load_engine(EngineConfig(checkpoint=tiny)).tokenizer
+    tokenizer = load_engine(tiny).tokenizer
     prompts = _prompts(tokenizer, 4)
     generations, calls = _forward_calls(_always_emits(tiny, tokenizer.convert_tokens_to_ids(stop)), prompts,
                                         max_new_tokens=30, tokenizer=tokenizer)
@@ -158,7 +165,7 @@ def test_a_batch_stops_after_the_step_where_every_row_ended(tiny, stop):
 
 
 def test_a_batch_that_never_stops_runs_exactly_max_new_tokens_steps(tiny):
-    tokenizer = load_engine(EngineConfig(checkpoint=tiny)).tokenizer
+    tokenizer = load_engine(tiny).tokenizer
     # an ordinary word: the tag grammar would ban a repeated tag and let the row end early
     model = _always_emits(tiny, tokenizer.encode(" KEYSTONE", add_special_tokens=False)[0])
     generations, calls = _forward_calls(model, _prompts(tokenizer, 4), max_new_tokens=7, tokenizer=tokenizer)
@@ -167,19 +174,18 @@ def test_a_batch_that_never_stops_runs_exactly_max_new_tokens_steps(tiny):
 
 
 def test_verify_accepts_deepspeed_on_cpu_because_it_matches_hf(tiny):
-    engine = load_verified_engine(EngineConfig(checkpoint=tiny, engine="deepspeed", device="cpu"), 12, "refuse")
+    engine = load_verified_engine(tiny, EngineConfig(engine="deepspeed", device="cpu"), 12, "refuse")
     assert engine.name == "deepspeed"
-    hf = load_engine(EngineConfig(checkpoint=tiny, engine="hf", device="cpu"))
+    hf = load_engine(tiny, EngineConfig(engine="hf", device="cpu"))
     prompts = _prompts(hf.tokenizer, 5)
     assert engine.generate(prompts, 12) == hf.generate(prompts, 12)
 
 
 def test_verify_of_the_hf_engine_is_a_no_op(tiny):
-    assert load_verified_engine(EngineConfig(checkpoint=tiny), 12, "refuse").name == "hf"
+    assert load_verified_engine(tiny, EngineConfig(), 12, "refuse").name == "hf"
 
 
-def _another_model(tmp_path: Path):
-    other = str(build_tiny_checkpoint(tmp_path / "other", seed=7))
+def _another_model(other: str):
     return lambda _model, _config: load_model(other)
 
 
@@ -198,27 +204,27 @@ BROKEN_ENGINES = {
 
 
 @pytest.fixture(params=sorted(BROKEN_ENGINES))
-def broken_deepspeed(request, tmp_path, monkeypatch) -> str:
+def broken_deepspeed(request, other_weights, monkeypatch) -> str:
     """Make the 'deepspeed' wrapping deliberately wrong (other weights, or a forward pass that raises);
     the value is the refusal message expected."""
-    wrap = _another_model(tmp_path) if request.param == "answers_differently" else _raises_in_forward
+    wrap = _another_model(other_weights) if request.param == "answers_differently" else _raises_in_forward
     monkeypatch.setattr(model.verify, "deepspeed_module", wrap)
     return BROKEN_ENGINES[request.param]
 
 
 @pytest.fixture
-def deepspeed_loads_another_model(tmp_path, monkeypatch):
-    monkeypatch.setattr(model.verify, "deepspeed_module", _another_model(tmp_path))
+def deepspeed_loads_another_model(other_weights, monkeypatch):
+    monkeypatch.setattr(model.verify, "deepspeed_module", _another_model(other_weights))
 
 
 def test_verify_refuses_a_broken_engine(tiny, broken_deepspeed):
-    with pytest.raises(EngineMismatchError, match=broken_deepspeed + ".*--engine_fallback"):
-        load_verified_engine(EngineConfig(checkpoint=tiny, engine="deepspeed"), 12, "refuse")
+    with pytest.raises(EngineMismatchError, match=broken_deepspeed + ".*--engine_check fallback"):
+        load_verified_engine(tiny, EngineConfig(engine="deepspeed"), 12, "refuse")
 
 
 def test_verify_falls_back_to_hf_from_a_broken_engine_when_asked(tiny, broken_deepspeed):
-    engine = load_verified_engine(EngineConfig(checkpoint=tiny, engine="deepspeed"), 12, "fallback")
-    hf = load_engine(EngineConfig(checkpoint=tiny))
+    engine = load_verified_engine(tiny, EngineConfig(engine="deepspeed"), 12, "fallback")
+    hf = load_engine(tiny)
     prompts = _prompts(hf.tokenizer, 3)
     assert engine.name == "hf" and engine.generate(prompts, 12) == hf.generate(prompts, 12)
 
@@ -232,7 +238,7 @@ def _input(folder: Path, n: int) -> str:
 
 def test_the_job_verifies_deepspeed_and_reports_padding(tiny, tmp_path):
     manifest = run(["--input", _input(tmp_path, 12), "--output", str(tmp_path / "out"), "--model", tiny,
-                    "--engine", "deepspeed", "--verify_engine", "--max_batch_weight", "200"])
+                    "--engine", "deepspeed", "--engine_check", "refuse", "--max_batch_weight", "200"])
     assert manifest.records_written == 12 and manifest.count_invariant_holds
     assert manifest.extra["batches_by_engine"]["deepspeed"] >= 3  # 12 records under a 200-token budget
     assert 0.0 <= manifest.extra["padding_fraction"] < 0.2
@@ -244,7 +250,7 @@ def test_the_job_verifies_deepspeed_and_reports_padding(tiny, tmp_path):
 def test_the_job_stops_when_the_engine_fails_verification(tiny, tmp_path, deepspeed_loads_another_model):
     with pytest.raises(Exception, match="differs from the hf engine"):
         run(["--input", _input(tmp_path, 3), "--output", str(tmp_path / "out"), "--model", tiny,
-             "--engine", "deepspeed", "--verify_engine"])
+             "--engine", "deepspeed", "--engine_check", "refuse"])
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
@@ -253,3 +259,12 @@ def test_kernel_injection_is_opt_in(tiny, tmp_path):
     argv = ["--input", _input(tmp_path, 1), "--output", str(tmp_path / "out"), "--model", tiny, "--engine", "deepspeed"]
     assert plan_job(BackstampOptions(argv), check_storage=False).engine.kernel_inject is False
     assert plan_job(BackstampOptions(argv + ["--kernel_inject"]), check_storage=False).engine.kernel_inject is True
+
+
+@pytest.mark.parametrize("removed, replacement", [("--verify_engine", "--engine_check refuse"),
+                                                  ("--engine_fallback", "--engine_check fallback")])
+def test_a_removed_engine_flag_stops_the_job_and_names_its_replacement(removed, replacement, capsys):
+    """Beam drops unknown flags with a warning; a dropped check flag would run an unchecked engine."""
+    with pytest.raises(SystemExit):
+        BackstampOptions(["--engine", "deepspeed", removed]).engine_check
+    assert f"{removed} was removed; use {replacement}" in capsys.readouterr().err
