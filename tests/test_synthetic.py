@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
 
 from formats.parse import parse_completion
 from formats.prompt import build_completion, clean_line
-from train.synthetic import KNOWN_AGENCIES, LABEL_FIELDS, Generator, main, pools, split_of
+from train.synthetic import KNOWN_AGENCIES, LABEL_FIELDS, LANGUAGES, LAYOUTS, Generator, main, pools, split_of
+from train.synthetic.labels import NO_CAPTION_DESCRIPTION
 
 
 def _digest(generator: Generator, n: int) -> str:
@@ -25,10 +27,10 @@ def _digest(generator: Generator, n: int) -> str:
 # is made on purpose, and the new digests are committed with the reason (for the installed Faker,
 # whose name and city lists are the pools).
 GOLDEN = {
-    ("train", 0, 2000, None): "6d5829514a1b041b7f58273b4bf9ac34fe4c3723fd614ffde1f5abe5380e16a1",
-    ("heldout", 1, 400, None): "fec2e7fc41c773662f313db0fb0590936a437f9dc1d8506c708bf7f2153619d5",
-    ("train", 0, 2000, 0.5): "961c2b2defc461cd3d7a512f118456ad572b461d51da222b603c5897554bc8ee",
-    ("heldout", 1, 400, 0.5): "6dc414a3eee9c81791d329d98f6ca67f1a301500e4002008fe4c92cb30ee8602",
+    ("train", 0, 2000, None): "17dc0eee699eef36b0710644909e2a8597ce2ce96931769e89a7c1cbefb1a78a",
+    ("heldout", 1, 400, None): "444259319112ca0ee3582998649f9f6ea30c9590a1cd06470a06969c37a6056b",
+    ("train", 0, 2000, 0.5): "81bbdf7247453343b8c1b2aa5f75e139260d0c66687243a144966bd71bb82ee3",
+    ("heldout", 1, 400, 0.5): "f7fcf3ad7875c8c92b7e6ac7d7b0c47f5e222dfe74cbf8282612cbf72f318560",
 }
 
 
@@ -75,33 +77,120 @@ def test_heldout_names_never_seen_in_training_sample():
     heldout_words = _name_words(heldout, "photographer")
     assert len(heldout_words) > 150
     assert not train_words & heldout_words
+    people = lambda records: {w.casefold() for r in records for name in r.facts["people"]  # noqa: E731
+                              for w in name.replace("-", " ").split() if len(w) > 2}
+    assert not people(train) & people(heldout)  # the subjects (titles) too
     known = {a.canonical for a in KNOWN_AGENCIES}
     unknown_train = {r.labels["agency"] for r in train if r.labels["agency"] and r.labels["agency"] not in known}
     unknown_heldout = {r.labels["agency"] for r in heldout if r.labels["agency"] and r.labels["agency"] not in known}
     assert unknown_heldout and not unknown_train & unknown_heldout
 
 
-def test_variety_of_languages_agencies_and_formats():
-    records = list(Generator(5).records(600))
-    assert {r.language for r in records} == {"en", "fr", "de", "es", "it"}
-    agencies = {r.labels["agency"] for r in records}
-    assert {"Associated Press", "United Press International", "Keystone", "Reuters", "dpa"} <= agencies
-    text = "\n".join(line for r in records for line in (r.back_ocr or []))
-    for marker in ("Photo by", "(c)", "Credit:", "RETURN TO LIBRARY", "Tel"):
-        assert marker in text
-    assert any(r.front_ocr is None or r.back_ocr is None for r in records)  # missing sides occur
+@pytest.fixture(scope="module")
+def clean_sample():
+    """Records without OCR character noise (garbage lines still occur): labels are exact copies."""
+    return list(Generator(9, noise_scale=0).records(3000))
+
+
+@pytest.fixture(scope="module")
+def noisy_sample():
+    return list(Generator(5).records(1500))
+
+
+def _ocr_text(record) -> str:
+    return " ".join(clean_line(line) for line in (record.back_ocr or []) + (record.front_ocr or []))
+
+
+def _in_ocr(word: str, text: str) -> bool:
+    """``word`` occurs in the OCR text, or hyphenated at a line end ("repor-" ... "ters")."""
+    return word in text or any(f"{word[:k]}- " in text + " " and f" {word[k:]}" in text for k in range(1, len(word)))
+
+
+def test_every_layout_occurs_in_every_language_at_its_share(clean_sample):
+    counts = Counter(r.layout for r in clean_sample)
+    assert set(counts) == set(LAYOUTS)
+    for layout, share in LAYOUTS.items():
+        assert abs(counts[layout] / len(clean_sample) - share) < 0.03, layout
+        assert {r.language for r in clean_sample if r.layout == layout} == set(LANGUAGES), layout
+
+
+def test_backs_carry_the_archives_words_in_each_language(noisy_sample):
+    text = "\n".join(line for r in noisy_sample for line in (r.back_ocr or []) + (r.front_ocr or [])).casefold()
+    for marker in ("Photo by", "(c)", "Credit:", "RETURN TO LIBRARY", "Tel", "RECEIVED", "(AP)", "Subject:",
+                   "Foto:", "Cliché", "Bildarchiv", "Motiv:", "Archivo", "Riproduzione riservata", "Soggetto:",
+                   "Légende", "Bildtext", "Pie de foto", "Didascalia", "NUJ"):
+        assert marker.casefold() in text, marker
+    assert {"Associated Press", "United Press International", "Keystone", "Reuters", "dpa", "ANSA", "EFE",
+            "Agence France-Presse"} <= {r.labels["agency"] for r in noisy_sample}
+    assert any(r.front_ocr is None or r.back_ocr is None for r in noisy_sample)  # missing sides occur
     for field in ("title", "agency", "photographer", "date"):
-        empty = sum(not r.labels[field] for r in records) / len(records)
-        assert 0.05 < empty < 0.4, field  # fields are sometimes absent, usually present
+        empty = sum(not r.labels[field] for r in noisy_sample) / len(noisy_sample)
+        assert 0.05 < empty < 0.5, field  # fields are sometimes absent, usually present
 
 
-def test_copied_labels_are_spans_of_the_ocr():
-    """Without OCR noise, title/photographer/date are verbatim (line breaks aside) in the OCR."""
-    for record in Generator(9, noise_scale=0).records(300):
-        text = " ".join(clean_line(line) for line in (record.back_ocr or []) + (record.front_ocr or []))
-        for field in ("title", "photographer", "date"):
+def test_title_is_the_subject_the_print_names(clean_sample, noisy_sample):
+    for record in clean_sample:
+        assert record.labels["title"] == record.facts["subject"], record
+        assert len(record.labels["title"].split()) <= 10  # a name, event or place: short
+    for record in noisy_sample:
+        assert bool(record.labels["title"]) == bool(record.facts["subject"])
+    share_named = sum(bool(r.facts["subject"]) for r in noisy_sample) / len(noisy_sample)
+    assert share_named > 0.85
+
+
+def test_photographer_is_never_the_subject(clean_sample, noisy_sample):
+    for record in clean_sample + noisy_sample:
+        photographer = record.labels["photographer"]
+        if not photographer:
+            continue
+        assert photographer != record.labels["title"]
+        shown_surnames = {name.split()[-1].casefold() for name in record.facts["people"]}
+        assert photographer.split()[-1].casefold() not in shown_surnames, record
+
+
+def test_a_stamp_that_is_the_only_name_on_the_print_is_its_title(clean_sample):
+    """SPEC §4's example: WILLIAM DOIG's stamp alone on the back -> title WILLIAM DOIG, no photographer."""
+    only_stamp = [r for r in clean_sample if r.layout == "no_caption" and r.labels["title"]]
+    assert len(only_stamp) > 50
+    for record in only_stamp:
+        assert record.labels["photographer"] == "" and record.labels["agency"] == ""
+        assert record.labels["description"].removeprefix(record.labels["date"] + " - ").startswith(
+            record.labels["title"])
+
+
+def test_date_is_never_the_received_date(clean_sample, noisy_sample):
+    received = [r for r in clean_sample + noisy_sample if r.facts["received"]]
+    assert len(received) > 200
+    for record in received:
+        assert record.labels["date"] and record.labels["date"] not in record.facts["received"]
+
+
+def test_extractive_labels_occur_in_the_ocr(clean_sample, noisy_sample):
+    """Title, photographer, date and any agency but a canonical name are read off the OCR, noise and all."""
+    canonical = {a.canonical for a in KNOWN_AGENCIES}
+    for record in clean_sample + noisy_sample:
+        text = _ocr_text(record)
+        for field in ("title", "photographer", "date", "agency"):
             value = record.labels[field]
-            assert not value or value in text, (field, value, text)
+            if field == "agency" and value in canonical:
+                continue
+            for word in value.split():
+                assert _in_ocr(word, text), (field, value, text)
+
+
+def test_description_is_a_rewrite_date_first_from_the_ocr(clean_sample):
+    canonical_words = {w for a in KNOWN_AGENCIES for w in a.canonical.split()}
+    stock_words = {w for phrase in NO_CAPTION_DESCRIPTION.values() for w in phrase.split()}
+    for record in clean_sample:
+        labels, text = record.labels, _ocr_text(record)
+        description = labels["description"]
+        assert description.endswith("."), description
+        if labels["date"]:
+            assert description.startswith(labels["date"] + " - "), description
+        for word in description.split():
+            word = word.strip(".,:;")
+            if word and word != "-" and word not in canonical_words | stock_words:
+                assert _in_ocr(word, text), (word, description, text)
 
 
 def test_labels_round_trip_through_completion_and_parser():
@@ -138,9 +227,9 @@ def _uncued_share(generator: Generator, n: int) -> float:
 
 def test_training_mix_can_ask_for_more_uncued_credits():
     default = _uncued_share(Generator(8, noise_scale=0), 1500)
-    assert 0.2 < default < 0.35  # archives' mix: most credits carry "Photo by", "(c)", "AP/" ...
+    assert 0.1 < default < 0.3  # archives' mix: most credits carry "Photo by", "(c)", "AP/", "Fotograf:" ...
     boosted = _uncued_share(Generator(8, noise_scale=0, uncued_credits=0.6), 1500)
-    assert 0.5 < boosted < 0.7
+    assert boosted > default + 0.15
 
 
 @pytest.mark.parametrize("share", [0.0, 1.0, -0.1])

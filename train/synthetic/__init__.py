@@ -19,8 +19,8 @@ language``).
 """
 from train.synthetic.generator import Generator, Record, main, write_split
 from train.synthetic.labels import LABEL_FIELDS
-from train.synthetic.layouts import UNCUED_CREDITS
+from train.synthetic.layouts import LAYOUTS, UNCUED_CREDITS
 from train.synthetic.vocabulary import KNOWN_AGENCIES, LANGUAGES, SPLITS, Agency, pools, split_of
 
-__all__ = ["Agency", "Generator", "KNOWN_AGENCIES", "LABEL_FIELDS", "LANGUAGES", "Record", "SPLITS", "UNCUED_CREDITS",
+__all__ = ["Agency", "Generator", "KNOWN_AGENCIES", "LABEL_FIELDS", "LANGUAGES", "LAYOUTS", "Record", "SPLITS", "UNCUED_CREDITS",
            "main", "pools", "split_of", "write_split"]

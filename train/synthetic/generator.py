@@ -13,14 +13,24 @@ from datetime import date
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from train.synthetic.labels import LABEL_FIELDS, Line, read_labels, render, words
-from train.synthetic.layouts import UNCUED_CREDITS, address, caption, credit, name_as_printed, phone, ref
+from train.synthetic.labels import LABEL_FIELDS, read_labels, render, words
+from train.synthetic.layouts import (
+    BUILDERS, LAYOUTS, UNCUED_CREDITS, Scene, name_as_printed, pencil_note, ref, unknown_agency,
+)
 from train.synthetic.noise import GARBAGE, ocr
 from train.synthetic.vocabulary import (
-    COLLECTIONS, CONDITIONS, DATE_PREFIXES, DISTRACTOR_PREFIXES, FILM_EDGE, KNOWN_AGENCIES, LANGUAGE_WEIGHTS,
-    LANGUAGES, LIBRARY_MARKS, SPLITS, UNKNOWN_AGENCY_PATTERNS, Agency, Names, random_date, format_date,
+    COLLECTIONS, DISTRACTOR_PREFIXES, EVENT_CAPTIONS, FILM_EDGE, KNOWN_AGENCIES, LANGUAGE_WEIGHTS, LANGUAGES,
+    LIBRARY_MARKS, SPLITS, WIRE_CODES, WIRE_HOME, Names, format_date, random_date, wire_date,
 )
 
+AGENCY_BY_NAME = {agency.canonical: agency for agency in KNOWN_AGENCIES}
+# Per layout: shares of (well-known, other, no) agency; share of prints crediting a photographer; share
+# with a "RECEIVED"/filing stamp of a later date.
+AGENCY_SHARES = {"typed_slip": (0.6, 0.22, 0.18), "stamped_back": (0.6, 0.3, 0.1), "clipping": (0.4, 0.2, 0.4),
+                 "museum_label": (0.3, 0.15, 0.55), "no_caption": (0.6, 0.3, 0.1)}
+CREDIT_SHARE = {"typed_slip": 0.75, "wire_caption": 0.6, "stamped_back": 0.85, "clipping": 0.65, "museum_label": 0.7}
+RECEIVED_SHARE = {"typed_slip": 0.14, "wire_caption": 0.35, "stamped_back": 0.6, "clipping": 0.15,
+                  "museum_label": 0.05, "no_caption": 0.15}
 
 
 @dataclass
@@ -33,6 +43,8 @@ class Record:
     front_ocr: list[str] | None
     collection: str
     labels: dict[str, str] = field(default_factory=dict)
+    layout: str = ""                                      # which of LAYOUTS (not written to the files)
+    facts: dict = field(default_factory=dict)             # subject as printed, RECEIVED dates, people shown
 
     def record_row(self) -> dict:
         return {"id": self.id, "front_ocr": self.front_ocr, "back_ocr": self.back_ocr,
@@ -64,111 +76,43 @@ class Generator:
     def record(self, index: int) -> Record:
         rng = random.Random(f"backstamp:{self.split}:{self.seed}:{index}")
         lang = rng.choices(LANGUAGES, LANGUAGE_WEIGHTS)[0]
-        blocks: list[list[Line]] = []   # back blocks; a block's lines stay together
-        front: list[Line] = []
-        labels = {"description": "", "title": "", "agency": "", "photographer": "", "date": ""}
+        layout = rng.choices(tuple(LAYOUTS), tuple(LAYOUTS.values()))[0]
+        scene = self._scene(rng, lang, layout)
+        sheet = BUILDERS[layout](rng, self.names, scene, self.uncued_credits)
 
-        # Date of the photograph and where it is printed.
-        y, m, d = random_date(rng)
-        precision = rng.choices(("day", "month", "year"), (0.75, 0.13, 0.12))[0]
-        date_text = format_date(rng, lang, y, m, d, precision)
-        date_where = rng.choices(("stamp", "prefixed", "caption", "none"), (0.36, 0.2, 0.29, 0.15))[0]
-        if date_where == "caption" and precision == "year":
-            date_where = "stamp"
-
-        # Agency.
-        agency_kind = rng.choices(("known", "unknown", "none"), (0.6, 0.22, 0.18))[0]
-        agency: Agency | None = None
-        if agency_kind == "known":
-            agency = rng.choice(KNOWN_AGENCIES)
-            labels["agency"] = agency.canonical
-            lines = [words(rng.choice(agency.stamps))]
-            if agency.addresses and rng.random() < 0.6:
-                lines += [words(a) for a in rng.choice(agency.addresses)]
-            if rng.random() < 0.45:
-                conds = CONDITIONS[agency.lang if rng.random() < 0.7 else lang]
-                lines += [words(c) for c in rng.sample(conds, rng.choice((1, 1, 2)))]
-            if rng.random() < 0.2:
-                lines.append(words(phone(rng)))
-            blocks.append(lines)
-        elif agency_kind == "unknown":
-            surname = self.names.surname(rng, self.names.culture(rng, lang))
-            pattern = rng.choice(UNKNOWN_AGENCY_PATTERNS[lang if rng.random() < 0.75 else "en"])
-            name = pattern.format(L=surname, L2=self.names.surname(rng, "en"), C=self.names.place(rng, lang))
-            if pattern.isupper() or (pattern.split()[0].isupper() and rng.random() < 0.5):
-                name = name.upper()
-            labels["agency"] = name
-            lines = [words(name, "agency")]
-            lines += address(rng, self.names, lang)
-            if rng.random() < 0.5:
-                lines.append(words(phone(rng)))
-            if rng.random() < 0.3:
-                lines.append(words(rng.choice(CONDITIONS[lang])))
-            blocks.append(lines)
-
-        # Photographer credit.
-        if rng.random() < 0.72:
-            first, last, _ = self.names.person(rng, lang)
-            shown = name_as_printed(rng, first, last)
-            labels["photographer"] = shown
-            blocks.append(credit(rng, self.names, lang, shown, agency, self.uncued_credits))
-
-        # Caption (headline + body) on the back, or on a front caption strip.
-        people = [self.names.person(rng, lang) for _ in range(3)]
-        c, c2 = self.names.place(rng, lang), self.names.place(rng, lang)
-        has_caption = rng.random() < 0.95
-        caption_lines: list[Line] = []
-        if has_caption:
-            caption_lines, title, caption_date = caption(rng, lang, people, c, c2,
-                                                          date_text if date_where == "caption" else None)
-            labels["title"] = title
-            if date_where == "caption" and not caption_date:
-                date_where = "stamp"
-        elif date_where == "caption":
-            date_where = "stamp"
-
-        # Date printed outside the caption.
-        if date_where == "stamp":
-            blocks.append([words(date_text, "date")])
-        elif date_where == "prefixed":
-            prefix = rng.choice(DATE_PREFIXES[lang])
-            blocks.append([words(prefix) + words(date_text, "date")])
-        if date_where != "none" and rng.random() < 0.14:
-            # A receipt/filing stamp: a later date that is not the photograph's date.
+        # Over every layout: a receipt stamp with its own later date, library marks, references, pencil.
+        blocks = list(sheet.blocks)
+        received = []
+        if sheet.dated and rng.random() < RECEIVED_SHARE[layout]:
+            y, m, d = scene.ymd
             later = date.fromordinal(min(date(y, m, d).toordinal() + rng.randint(1, 400), date(2009, 12, 31).toordinal()))
-            other = format_date(rng, lang if rng.random() < 0.6 else "en", later.year, later.month, later.day, "day")
-            blocks.append([words(f"{rng.choice(DISTRACTOR_PREFIXES[lang])} {other}")])
-
-        # Library marks, references, phone numbers.
+            text = format_date(rng, lang if rng.random() < 0.6 else "en", later.year, later.month, later.day, "day")
+            received.append(text)
+            blocks.append([words(f"{rng.choice(DISTRACTOR_PREFIXES[lang])} {text}")])
         for _ in range(rng.choice((0, 0, 1, 1, 1, 2, 3))):
             blocks.append([words(rng.choice(LIBRARY_MARKS))])
         for _ in range(rng.choice((0, 1, 1, 2))):
             blocks.append([words(ref(rng))])
         if rng.random() < 0.1:
             blocks.append([words(rng.choice(COLLECTIONS).upper())])
+        if rng.random() < 0.3:
+            blocks += [[pencil_note(rng)] for _ in range(rng.randint(1, 3))]
 
-        # Assemble the back: blocks in random order, the caption usually first or last.
+        # The back: blocks in random order, the caption where its layout puts it.
         rng.shuffle(blocks)
-        caption_on_front = has_caption and rng.random() < 0.2
-        if has_caption and not caption_on_front:
-            pos = rng.choice((0, 0, len(blocks), len(blocks), rng.randint(0, len(blocks))))
-            blocks.insert(pos, caption_lines)
+        if sheet.caption:
+            pos = {"first": 0, "last": len(blocks), "any": rng.randint(0, len(blocks))}[sheet.caption_at]
+            blocks.insert(pos, sheet.caption)
         back = [line for block in blocks for line in block]
 
-        # Front: film edge print, garbled fragments, or the caption strip.
-        if caption_on_front:
-            front = caption_lines + ([words(rng.choice(FILM_EDGE))] if rng.random() < 0.3 else [])
-        else:
+        # The front: what the layout put there, else film edge print, garbled fragments or nothing.
+        front = list(sheet.front)
+        if not front:
             r = rng.random()
-            if r < 0.35:
-                front = []
-            elif r < 0.55:
+            if r < 0.2:
                 front = [words(rng.choice(FILM_EDGE))]
-            else:
+            elif r < 0.65:
                 front = [words(rng.choice(GARBAGE)) for _ in range(rng.randint(1, 4))]
-            if rng.random() < 0.08 and labels["title"]:
-                # the headline written in the margin of the front too (not a different title)
-                front.append(words(labels["title"]))
         if not back and not front:
             back = [words(rng.choice(LIBRARY_MARKS))]
 
@@ -179,18 +123,51 @@ class Generator:
         for _ in range(rng.choice((0, 0, 0, 1, 2))):
             back.insert(rng.randint(0, len(back)), words(rng.choice(GARBAGE)))
 
-        labels = read_labels(back + front, labels, agency, lang, has_caption)
+        labels = read_labels(back + front, lang, scene.agency)
         back_lines = [render(line) for line in back]
         front_lines = [render(line) for line in front]
         return Record(
             id=f"{self.id_prefix}-{index:07d}", language=lang,
             back_ocr=back_lines if back_lines or rng.random() < 0.5 else None,
             front_ocr=front_lines if front_lines or rng.random() < 0.5 else None,
-            collection=rng.choice(COLLECTIONS), labels=labels,
+            collection=rng.choice(COLLECTIONS), labels=labels, layout=layout,
+            facts={"subject": sheet.subject, "received": received,
+                   "people": [f"{first} {last}" for first, last, _ in scene.people]},
         )
 
-    # -- pieces ------------------------------------------------------------------------------
+    def _scene(self, rng: random.Random, lang: str, layout: str) -> Scene:
+        """The print's facts: who or what it shows, where, when, which agency, which photographer."""
+        names = self.names
+        people = [names.person(rng, lang) for _ in range(3)]
+        c, c2 = names.place(rng, lang), names.place(rng, lang)
+        event = rng.choice(sorted(EVENT_CAPTIONS[lang])) if rng.random() < 0.25 else None
+        y, m, d = random_date(rng)
+        if layout == "wire_caption":
+            precision, date_text = "day", wire_date(rng, lang, y, m, d)
+        else:
+            precision = rng.choices(("day", "month", "year"), (0.75, 0.13, 0.12))[0]
+            date_text = format_date(rng, lang, y, m, d, precision)
+        scene = Scene(lang, people, c, c2, event, (y, m, d), date_text, precision)
 
+        if layout == "wire_caption":  # a wire service: mostly the language's own
+            home = WIRE_HOME[lang] if rng.random() < 0.7 else tuple(WIRE_CODES)
+            scene.agency = AGENCY_BY_NAME[rng.choice(home)]
+        else:
+            kind = rng.choices(("known", "unknown", "none"), AGENCY_SHARES[layout])[0]
+            if kind == "known":
+                scene.agency = rng.choice(KNOWN_AGENCIES)
+            elif kind == "unknown":
+                scene.agency_name = unknown_agency(rng, names, lang)
+
+        # The photographer: never one of the people the print shows (SPEC §4b).
+        if layout == "no_caption" or rng.random() < CREDIT_SHARE[layout]:
+            shown_people = {(f, l) for f, l, _ in people}
+            for _ in range(10):
+                first, last, _ = names.person(rng, lang)
+                if (first, last) not in shown_people and all(last != l for _, l, _ in people):
+                    break
+            scene.photographer = name_as_printed(rng, first, last)
+        return scene
 
 # ---------------------------------------------------------------------------------------
 # Files

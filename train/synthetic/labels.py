@@ -1,22 +1,25 @@
-"""Label rendering: each word of a generated back carries the field it belongs to (``Word.tag``), so
-the labels are read off the OCR'd words after noise, never written separately from them.
+"""Label rendering per SPEC §4b: each word of a generated print carries the field it belongs to
+(``Word.tag``), so the labels are read off the OCR'd words after noise, never written apart from them.
 
-Label conventions (documented in docs/training.md), chosen so a model can learn them by
-copying from the OCR rather than by memorising names:
+* ``title`` — the subject as the print names it: the caption's first line (a name, mostly in capitals,
+  or an event or place), or without one the subject's name in the caption text, a label's "Subject:",
+  a note naming the subject; on a print whose only name is a freelancer's stamp, that name (SPEC §4).
+  Empty only when the print names no subject.
+* ``description`` — the ``<rewrite>``: date first where the print gives one, then the dateline's place,
+  then the caption text (lines joined, hyphenated words re-joined, the "on 12 March 1962" that moved to
+  the front left out): ``12 March 1962 - LONDON. John Smith arrives at the airport.`` Without a caption:
+  ``DATE - SUBJECT: PLACE. INSTITUTION.`` as in SPEC §4's example, or ``DATE - Press photograph, AGENCY.``
+  in the record's language.
+* ``agency`` — the canonical name of a well-known agency whose stamp, credit or wire code is on the
+  print (``KNOWN_AGENCIES``: "AP WIREPHOTO", "(AP)" -> "Associated Press"), else the name as stamped,
+  without address or phone.
+* ``photographer`` — the credited name as printed, without "Photo by", "(c)", "AP Photo/" or a stamp's
+  address; never the subject.
+* ``date`` — the date taken (or of the event) as printed, without "Date:", "le", "am"; never a
+  "RECEIVED"/filing date. ``date_iso`` is derived by the parser, not labelled here.
 
-* ``title`` — the caption's headline, verbatim as OCR'd (line breaks become spaces);
-  empty when the print has no headline.
-* ``description`` — the caption body, verbatim as OCR'd, lines joined with spaces and
-  words hyphenated across a line break re-joined; it is written in the record's
-  ``language`` (the caption is in that language).
-* ``agency`` — the canonical name of a well-known agency (``KNOWN_AGENCIES``: every
-  stamp variant, e.g. "AP WIREPHOTO" or "WIDE WORLD PHOTOS", maps to one name), or, for
-  any other agency, its name copied from the stamp; empty without an agency stamp.
-* ``photographer`` — the photographer's name as printed, without "Photo by", "(c)",
-  "Credit:", "REUTER /" or the address of a freelancer's stamp.
-* ``date`` — the date of the photograph as printed (without "Date:", "le", "am", ...);
-  dates of receipt or filing ("RECEIVED 14 APR 1962", "Eingang ...") are not the date.
-  ``date_iso`` is derived by the parser, not labelled here.
+Copied fields keep their OCR noise (the model copies what it reads); words of a field are joined by
+single spaces.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from train.synthetic.vocabulary import Agency
 
 LABEL_FIELDS = ("description", "title", "agency", "photographer", "date")
 
-# The description of a print without a caption: what it is, with its agency and date.
+# The description of a print that names no subject: what it is, with its agency (and date before it).
 NO_CAPTION_DESCRIPTION = {
     "en": "Press photograph", "fr": "Photographie de presse", "de": "Pressefoto", "es": "Fotografía de prensa",
     "it": "Fotografia di stampa",
@@ -62,21 +65,25 @@ def render(line: Sequence[Word]) -> str:
 
 
 
-def read_labels(lines: list[Line], labels: dict, agency: Agency | None, lang: str, has_caption: bool) -> dict:
-    """The labels of a record from its OCR'd ``lines``: each field is the text of the words tagged with it.
+TAGS = ("description", "title", "agency", "canonical", "photographer", "date", "place", "note")
 
-    ``labels`` holds what the layout decided (the agency's canonical name, the headline as typed, whether
-    there is a credit); the copied fields are replaced by their noisy text as it reads in the OCR.
+
+def read_labels(lines: list[Line], lang: str, agency: Agency | None) -> dict[str, str]:
+    """The labels of a print from its OCR'd ``lines``: each field from the words tagged with it.
+
+    ``agency``: the well-known agency of the scene, labelled by its canonical name when a word tagged
+    ``canonical`` (its stamp, credit or wire code) is on the print.
     """
-    spans: dict[str, list[str]] = {"description": [], "title": [], "agency": [], "photographer": [], "date": []}
+    spans: dict[str, list[str]] = {tag: [] for tag in TAGS}
     for line in lines:
         for w in line:
             if not w.tag:
                 continue
-            for tag in w.tag.split("+"):
+            tags = w.tag.split("+")
+            for tag in tags:
                 text = w.text
-                if tag == "date" and w.tail:
-                    text = text[: -len(w.tail)] if text.endswith(w.tail) else text.rstrip(".,;:")
+                if tag != "description" and w.tail:  # punctuation that follows a name or date in a sentence
+                    text = text[: -len(w.tail)] if text.endswith(w.tail) else text.rstrip(".,;:)")
                 target = spans[tag]
                 if w.hyphen_cont and target and target[-1].endswith("-"):
                     target[-1] = target[-1][:-1] + text
@@ -84,23 +91,22 @@ def read_labels(lines: list[Line], labels: dict, agency: Agency | None, lang: st
                     target[-1] += text
                 else:
                     target.append(text)
-    out = dict(labels)
-    title_words = spans["title"]
-    # A headline repeated on the front margin is the same title: keep the first copy.
-    if title_words and labels["title"]:
-        n = len(labels["title"].split())
-        title_words = title_words[:n] if len(title_words) >= n else title_words
-    out["title"] = " ".join(title_words)
-    out["description"] = " ".join(spans["description"])
-    out["photographer"] = " ".join(spans["photographer"]) if labels["photographer"] else ""
-    out["date"] = " ".join(spans["date"]).strip(" ,;:")
-    if agency is None and labels["agency"]:
-        out["agency"] = " ".join(spans["agency"])
-    if not has_caption:
-        bits = [NO_CAPTION_DESCRIPTION[lang]]
-        if out["agency"]:
-            bits.append(out["agency"])
-        if out["date"]:
-            bits.append(out["date"])
-        out["description"] = ", ".join(bits) + "."
-    return out
+            if tags == ["date"] and w.tail and spans["description"]:
+                spans["description"][-1] += w.tail  # a date moved out of a sentence leaves its full stop
+    field = {tag: " ".join(spans[tag]).strip(" ,;:") for tag in TAGS}
+    agency_label = agency.canonical if agency is not None and spans["canonical"] else field["agency"]
+    return {
+        "description": describe(lang, field, agency_label), "title": field["title"], "agency": agency_label,
+        "photographer": field["photographer"], "date": field["date"],
+    }
+
+
+def describe(lang: str, field: dict[str, str], agency: str) -> str:
+    """The rewrite: date first, then place, then what the print says the photo shows."""
+    head = f"{field['date']} - " if field["date"] else ""
+    if field["description"]:
+        return head + (f"{field['place']}. " if field["place"] else "") + field["description"]
+    if field["title"]:
+        note = f" {field['note']}." if field["note"] else ""
+        return head + field["title"] + (f": {field['place']}" if field["place"] else "") + "." + note
+    return head + NO_CAPTION_DESCRIPTION[lang] + (f", {agency}" if agency else "") + "."

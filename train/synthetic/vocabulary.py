@@ -381,28 +381,21 @@ WHEN = {
     "it": ("", "", " oggi", " ieri", " stamattina", " lunedì", " martedì", " mercoledì", " giovedì",
            " venerdì", " sabato", " domenica", " ieri sera"),
 }
-CAPTIONS = {
+# What a caption says about a person: {p} is the subject, named in full.
+PERSON_CAPTIONS = {
     "en": (
         "{p}, {role}, arrives at {c} airport{when}.",
         "{p}, {role}, leaves {c} for talks in {c2}{when}.",
         "{p} shakes hands with {p2} during their meeting in {c}{when}.",
-        "Firemen fight a blaze at a warehouse in {c}{when}.",
         "Crowds line the streets of {c} to welcome {p}{when}.",
         "{p} clears the bar in the high jump at the {c} athletics meeting{when}.",
-        "Striking workers gather outside the gates of {org} in {c}{when}.",
-        "Flood water in the main street of {c} after heavy rain{when}.",
         "{p} and her husband {p2} leave {c} Cathedral after their wedding{when}.",
-        "A general view of the new bridge opened at {c}{when}.",
         "Picture shows: {p}, {role}, at work in the studio in {c}.",
         "{p}, {role}, pictured at {c}{when}.",
         "Delegates at the {org} conference in {c}. Left to right: {p}, {p2} and {p3}.",
         "{p} (left) receives the trophy from {p2} at {c}{when}.",
-        "Police hold back demonstrators outside the embassy in {c}{when}.",
-        "The wreckage of the express train which was derailed near {c}{when}.",
         "{p}, {role}, with his wife at their home in {c}.",
-        "Children play in the snow in {c}{when}.",
         "{p} signs the agreement with {org} in {c}{when}. Behind him is {p2}.",
-        "Holidaymakers crowd the beach at {c}{when}.",
         "{p} on his way to {c} to open the new hospital.",
         "The launch of the liner at {c}{when}: {p} names the ship.",
         "{p}, {role}, talks to reporters after the meeting with {org}{when}.",
@@ -411,64 +404,42 @@ CAPTIONS = {
     "fr": (
         "{p}, {role}, arrive à l'aéroport de {c}{when}.",
         "{p} serre la main de {p2} lors de leur rencontre à {c}{when}.",
-        "Les pompiers luttent contre un incendie dans un entrepôt de {c}{when}.",
         "La foule acclame {p} dans les rues de {c}{when}.",
-        "Grève des ouvriers devant les usines de {org} à {c}{when}.",
-        "Inondations à {c} après les fortes pluies{when}.",
         "Mariage de {p} et de {p2} à {c}{when}.",
         "{p}, {role}, photographié à {c}{when}.",
         "De gauche à droite : {p}, {p2} et {p3} lors de la conférence de {org} à {c}.",
         "{p} reçoit le trophée des mains de {p2} à {c}{when}.",
-        "Manifestation devant l'ambassade à {c}{when}.",
         "{p}, {role}, chez lui à {c}.",
-        "Vue générale du nouveau pont inauguré à {c}{when}.",
-        "Les vacanciers sur la plage de {c}{when}.",
     ),
     "de": (
         "{p}, {role}, bei der Ankunft auf dem Flughafen {c}{when}.",
         "{p} begrüßt {p2} bei ihrem Treffen in {c}{when}.",
-        "Feuerwehrleute bekämpfen einen Großbrand in einer Lagerhalle in {c}{when}.",
         "Tausende jubeln {p} in den Straßen von {c} zu{when}.",
-        "Streikende Arbeiter vor dem Werkstor von {org} in {c}{when}.",
-        "Hochwasser in der Hauptstraße von {c} nach schweren Regenfällen{when}.",
         "Hochzeit von {p} und {p2} in {c}{when}.",
         "{p}, {role}, in {c}{when}.",
         "Von links nach rechts: {p}, {p2} und {p3} auf der Tagung von {org} in {c}.",
         "{p} überreicht {p2} den Pokal in {c}{when}.",
-        "Demonstranten vor der Botschaft in {c}{when}.",
         "{p}, {role}, in seinem Haus in {c}.",
-        "Blick auf die neue Brücke in {c}, die{when} eingeweiht wurde.",
-        "Badegäste am Strand von {c}{when}.",
     ),
     "es": (
         "{p}, {role}, a su llegada al aeropuerto de {c}{when}.",
         "{p} estrecha la mano de {p2} durante su encuentro en {c}{when}.",
-        "Los bomberos luchan contra un incendio en un almacén de {c}{when}.",
         "La multitud aclama a {p} en las calles de {c}{when}.",
-        "Obreros en huelga ante la fábrica de {org} en {c}{when}.",
-        "Inundaciones en {c} tras las intensas lluvias{when}.",
         "Boda de {p} y {p2} en {c}{when}.",
         "{p}, {role}, fotografiado en {c}{when}.",
         "De izquierda a derecha: {p}, {p2} y {p3} en la conferencia de {org} en {c}.",
         "{p} recibe el trofeo de manos de {p2} en {c}{when}.",
-        "Manifestantes ante la embajada en {c}{when}.",
         "{p}, {role}, en su casa de {c}.",
-        "Veraneantes en la playa de {c}{when}.",
     ),
     "it": (
         "{p}, {role}, al suo arrivo all'aeroporto di {c}{when}.",
         "{p} stringe la mano a {p2} durante l'incontro a {c}{when}.",
-        "I vigili del fuoco spengono un incendio in un magazzino di {c}{when}.",
         "La folla acclama {p} per le vie di {c}{when}.",
-        "Operai in sciopero davanti ai cancelli della {org} a {c}{when}.",
-        "Alluvione a {c} dopo le forti piogge{when}.",
         "Le nozze di {p} e {p2} a {c}{when}.",
         "{p}, {role}, fotografato a {c}{when}.",
         "Da sinistra: {p}, {p2} e {p3} alla conferenza di {org} a {c}.",
         "{p} riceve il trofeo da {p2} a {c}{when}.",
-        "Dimostranti davanti all'ambasciata a {c}{when}.",
         "{p}, {role}, nella sua casa di {c}.",
-        "Bagnanti sulla spiaggia di {c}{when}.",
     ),
 }
 EXTRA_SENTENCES = {
@@ -484,20 +455,84 @@ EXTRA_SENTENCES = {
     "it": ("La visita è durata tre giorni.", "Erano presenti oltre 2.000 persone.", "Non ci sono stati feriti.",
            "I colloqui riprenderanno domani."),
 }
-HEADLINES = {
-    "en": ("{P} IN {C}", "{S} ARRIVES", "FIRE AT {C}", "STRIKE AT {C}", "{C} FLOODS", "ROYAL VISIT TO {C}",
-           "WEDDING OF {P}", "{S} WINS", "NEW BRIDGE FOR {C}", "TALKS IN {C}", "{S} LEAVES FOR {C2}",
-           "{P} AT HOME", "DEMONSTRATION IN {C}", "RAIL CRASH NEAR {C}", "{S} HONOURED", "SUMMER IN {C}",
-           "{s} in {c}", "{s} arrives in {c}", "Fire at {c}", "Visit to {c}"),
-    "fr": ("{P} À {C}", "ARRIVÉE DE {S}", "INCENDIE À {C}", "GRÈVE À {C}", "INONDATIONS À {C}",
-           "MARIAGE DE {P}", "{S} VAINQUEUR", "VISITE À {C}", "{s} à {c}", "Incendie à {c}"),
-    "de": ("{P} IN {C}", "ANKUNFT VON {S}", "GROSSBRAND IN {C}", "STREIK IN {C}", "HOCHWASSER IN {C}",
-           "HOCHZEIT VON {P}", "{S} SIEGT", "BESUCH IN {C}", "{s} in {c}", "Großbrand in {c}"),
-    "es": ("{P} EN {C}", "LLEGADA DE {S}", "INCENDIO EN {C}", "HUELGA EN {C}", "INUNDACIONES EN {C}",
-           "BODA DE {P}", "{S} GANA", "VISITA A {C}", "{s} en {c}", "Incendio en {c}"),
-    "it": ("{P} A {C}", "ARRIVO DI {S}", "INCENDIO A {C}", "SCIOPERO A {C}", "ALLUVIONE A {C}",
-           "NOZZE DI {P}", "{S} VINCE", "VISITA A {C}", "{s} a {c}", "Incendio a {c}"),
+# What a caption says about an event or a place (no person is its subject), with the caption's first
+# line naming that event or place: the subject, and so the title.
+EVENT_CAPTIONS = {
+    "en": {
+        "fire": "Firemen fight a blaze at a warehouse in {c}{when}.",
+        "strike": "Striking workers gather outside the gates of {org} in {c}{when}.",
+        "flood": "Flood water in the main street of {c} after heavy rain{when}.",
+        "bridge": "A general view of the new bridge opened at {c}{when}.",
+        "demo": "Police hold back demonstrators outside the embassy in {c}{when}.",
+        "crash": "The wreckage of the express train which was derailed near {c}{when}.",
+        "snow": "Children play in the snow in {c}{when}.",
+        "beach": "Holidaymakers crowd the beach at {c}{when}.",
+    },
+    "fr": {
+        "fire": "Les pompiers luttent contre un incendie dans un entrepôt de {c}{when}.",
+        "strike": "Grève des ouvriers devant les usines de {org} à {c}{when}.",
+        "flood": "Inondations à {c} après les fortes pluies{when}.",
+        "demo": "Manifestation devant l'ambassade à {c}{when}.",
+        "bridge": "Vue générale du nouveau pont inauguré à {c}{when}.",
+        "beach": "Les vacanciers sur la plage de {c}{when}.",
+    },
+    "de": {
+        "fire": "Feuerwehrleute bekämpfen einen Großbrand in einer Lagerhalle in {c}{when}.",
+        "strike": "Streikende Arbeiter vor dem Werkstor von {org} in {c}{when}.",
+        "flood": "Hochwasser in der Hauptstraße von {c} nach schweren Regenfällen{when}.",
+        "demo": "Demonstranten vor der Botschaft in {c}{when}.",
+        "bridge": "Blick auf die neue Brücke in {c}, die{when} eingeweiht wurde.",
+        "beach": "Badegäste am Strand von {c}{when}.",
+    },
+    "es": {
+        "fire": "Los bomberos luchan contra un incendio en un almacén de {c}{when}.",
+        "strike": "Obreros en huelga ante la fábrica de {org} en {c}{when}.",
+        "flood": "Inundaciones en {c} tras las intensas lluvias{when}.",
+        "demo": "Manifestantes ante la embajada en {c}{when}.",
+        "beach": "Veraneantes en la playa de {c}{when}.",
+    },
+    "it": {
+        "fire": "I vigili del fuoco spengono un incendio in un magazzino di {c}{when}.",
+        "strike": "Operai in sciopero davanti ai cancelli della {org} a {c}{when}.",
+        "flood": "Alluvione a {c} dopo le forti piogge{when}.",
+        "demo": "Dimostranti davanti all'ambasciata a {c}{when}.",
+        "beach": "Bagnanti sulla spiaggia di {c}{when}.",
+    },
 }
+# The event named as a caption's first line ({C}: the place in capitals, {c} as written).
+EVENT_SUBJECTS = {
+    "en": {"fire": ("FIRE AT {C}", "{C} WAREHOUSE FIRE", "Fire at {c}"), "strike": ("STRIKE AT {C}", "{C} STRIKE"),
+           "flood": ("{C} FLOODS", "FLOODS AT {C}", "Floods in {c}"), "bridge": ("NEW BRIDGE AT {C}", "{C} BRIDGE"),
+           "demo": ("DEMONSTRATION IN {C}", "{C} DEMONSTRATION"), "crash": ("RAIL CRASH NEAR {C}", "{C} RAIL CRASH"),
+           "snow": ("SNOW IN {C}", "WINTER IN {C}"), "beach": ("SUMMER AT {C}", "{C} BEACH", "{C}")},
+    "fr": {"fire": ("INCENDIE À {C}", "Incendie à {c}"), "strike": ("GRÈVE À {C}",), "flood": ("INONDATIONS À {C}",),
+           "demo": ("MANIFESTATION À {C}",), "bridge": ("LE NOUVEAU PONT DE {C}",), "beach": ("{C}", "L'ÉTÉ À {C}")},
+    "de": {"fire": ("GROSSBRAND IN {C}", "Großbrand in {c}"), "strike": ("STREIK IN {C}",),
+           "flood": ("HOCHWASSER IN {C}",), "demo": ("DEMONSTRATION IN {C}",), "bridge": ("NEUE BRÜCKE IN {C}",),
+           "beach": ("{C}", "SOMMER IN {C}")},
+    "es": {"fire": ("INCENDIO EN {C}", "Incendio en {c}"), "strike": ("HUELGA EN {C}",),
+           "flood": ("INUNDACIONES EN {C}",), "demo": ("MANIFESTACIÓN EN {C}",), "beach": ("{C}", "VERANO EN {C}")},
+    "it": {"fire": ("INCENDIO A {C}", "Incendio a {c}"), "strike": ("SCIOPERO A {C}",), "flood": ("ALLUVIONE A {C}",),
+           "demo": ("MANIFESTAZIONE A {C}",), "beach": ("{C}", "ESTATE A {C}")},
+}
+# Ranks and forms of address printed before a subject's name ("SENATOR JOHN F. KENNEDY"): part of the title.
+HONORIFICS = {
+    "en": ("SENATOR", "PRESIDENT", "SIR", "LADY", "DR.", "GENERAL", "PRINCESS", "MAYOR", "MISS", "MRS.", "MR."),
+    "fr": ("M.", "Mme", "LE PRÉSIDENT", "LE GÉNÉRAL", "Mgr", "Me"),
+    "de": ("BUNDESKANZLER", "DR.", "PROF.", "MINISTER", "FRAU", "HERR"),
+    "es": ("DON", "DOÑA", "EL GENERAL", "EL PRESIDENTE", "D."),
+    "it": ("ON.", "SEN.", "DOTT.", "IL PRESIDENTE", "LA SIGNORA", "AVV."),
+}
+AND = {"en": "AND", "fr": "ET", "de": "UND", "es": "Y", "it": "E"}
+# A heading a typist puts above the caption text; not part of any field.
+CAPTION_HEADERS = {
+    "en": ("CAPTION:", "CAPTION", "PICTURE SHOWS:", "Caption"),
+    "fr": ("LÉGENDE :", "Légende", "LÉGENDE"),
+    "de": ("Bildtext:", "BILDUNTERSCHRIFT", "Bildunterschrift:"),
+    "es": ("PIE DE FOTO:", "Pie de foto", "LEYENDA:"),
+    "it": ("DIDASCALIA:", "Didascalia", "DIDASCALIA"),
+}
+
 # ---------------------------------------------------------------------------------------
 # Library marks, conditions, references, collections
 
@@ -531,6 +566,81 @@ COLLECTIONS = ("Daily Herald Archive", "News Chronicle Library", "Fonds Presse",
                "Archivo Fotográfico", "Archivio Storico", "Press Prints 1950-1970", "Picture Library",
                "Sports Desk", "Foreign Desk")
 
+
+# Words before an agency's name when the agency, not a person, is credited ("Foto: dpa", "Cliché Keystone").
+AGENCY_CREDIT_WORDS = {
+    "en": ("Photo:", "PHOTO:", "Picture:", "Credit:"), "fr": ("Cliché", "Photo", "Photo :", "Cliché :"),
+    "de": ("Foto:", "Bild:", "FOTO:", "Foto"), "es": ("Foto:", "Archivo", "FOTO:", "Foto"),
+    "it": ("Foto", "Foto:", "FOTO", "Archivio"),
+}
+
+# ---------------------------------------------------------------------------------------
+# Wire photos: a dateline "NEW YORK, Oct. 3 (AP) —" opens the caption; the agency's code in brackets.
+
+WIRE_CODES = {  # canonical name -> the code in a dateline, and the wire service's footer line
+    "Associated Press": ("AP", ("(AP WIREPHOTO)", "(AP Wirephoto)", "(AP LASERPHOTO)")),
+    "United Press International": ("UPI", ("(UPI TELEPHOTO)", "(UPI Telephoto)", "(UPI)")),
+    "Reuters": ("Reuter", ("(REUTERPHOTO)", "(Reuter Photo)")),
+    "Agence France-Presse": ("AFP", ("(Photo AFP)", "(AFP PHOTO)", "(Téléphoto AFP)")),
+    "dpa": ("dpa", ("(dpa-Funkbild)", "(dpa-Bild)", "(Funkbild dpa)")),
+    "ANSA": ("ANSA", ("(Telefoto ANSA)", "(FOTO ANSA)")),
+    "EFE": ("EFE", ("(Foto EFE)", "(Telefoto EFE)")),
+    "International News Photos": ("INS", ("(INP SOUNDPHOTO)", "(International Soundphoto)")),
+    "Acme Newspictures": ("UP", ("(ACME TELEPHOTO)",)),
+}
+WIRE_HOME = {"en": ("Associated Press", "United Press International", "Reuters", "International News Photos",
+                    "Acme Newspictures"),
+             "fr": ("Agence France-Presse",), "de": ("dpa",), "es": ("EFE",), "it": ("ANSA",)}
+DASHES = ("—", "-", "--", "–")
+# AP style abbreviates the long months in datelines ("Oct. 3"), and keeps March to July whole.
+WIRE_MONTHS_EN = ("Jan.", "Feb.", "March", "April", "May", "June", "July", "Aug.", "Sept.", "Oct.", "Nov.", "Dec.")
+# The photographer credited at the end of a wire caption: {a} the agency's code, {n} the name.
+WIRE_CREDITS = {
+    "en": ("({a} Photo/{n})", "({a} Photo by {n})", "({a}/{n})"), "fr": ("(Photo {a}/{n})", "({a}/{n})"),
+    "de": ("(Foto: {a}/{n})", "({a}/{n})"), "es": ("(Foto {a}/{n})", "({a}/{n})"),
+    "it": ("(Foto {a}/{n})", "({a}/{n})"),
+}
+
+
+def wire_date(rng: random.Random, lang: str, y: int, m: int, d: int) -> str:
+    """A dateline's date: day and month, the year only sometimes (the wire's readers knew it)."""
+    year = rng.random() < 0.45
+    text = {
+        "en": f"{WIRE_MONTHS_EN[m - 1]} {d}" + (f", {y}" if year else ""),
+        "fr": f"{d} {rng.choice((MONTHS['fr'][m - 1], MONTHS_ABBR['fr'][m - 1]))}" + (f" {y}" if year else ""),
+        "de": f"{d}. {rng.choice((MONTHS['de'][m - 1], MONTHS_ABBR['de'][m - 1]))}" + (f" {y}" if year else ""),
+        "es": f"{d} de {MONTHS['es'][m - 1]}" + (f" de {y}" if year else ""),
+        "it": f"{d} {MONTHS['it'][m - 1]}" + (f" {y}" if year else ""),
+    }[lang]
+    return text
+
+
+# ---------------------------------------------------------------------------------------
+# Museum and library labels ({C}: a place of the split, so held-out labels name held-out places)
+
+INSTITUTIONS = {
+    "en": ("{C} City Museum", "{C} Museum and Art Gallery", "{C} Public Library", "{C} Local Studies Library",
+           "Museum of {C}", "{C} CENTRAL LIBRARY", "{C} Record Office"),
+    "fr": ("Musée de {C}", "Bibliothèque municipale de {C}", "Archives municipales de {C}", "MUSÉE DE {C}",
+           "Médiathèque de {C}"),
+    "de": ("Stadtmuseum {C}", "Stadtarchiv {C}", "Stadtbibliothek {C}", "Heimatmuseum {C}", "STADTARCHIV {C}"),
+    "es": ("Museo Municipal de {C}", "Archivo Municipal de {C}", "Biblioteca Pública de {C}", "ARCHIVO DE {C}"),
+    "it": ("Museo Civico di {C}", "Archivio Storico di {C}", "Biblioteca Civica di {C}", "MUSEO CIVICO DI {C}"),
+}
+# A label's field names: subject, date, photographer, place, inventory number.
+LABEL_FIELD_NAMES = {
+    "en": ("Subject:", "Date:", "Photographer:", "Place:", "Acc. No."),
+    "fr": ("Sujet :", "Date :", "Photographe :", "Lieu :", "N° d'inventaire"),
+    "de": ("Motiv:", "Datum:", "Fotograf:", "Ort:", "Inv.-Nr."),
+    "es": ("Asunto:", "Fecha:", "Fotógrafo:", "Lugar:", "N.º de inventario"),
+    "it": ("Soggetto:", "Data:", "Fotografo:", "Luogo:", "N. inv."),
+}
+
+# ---------------------------------------------------------------------------------------
+# Pencil notes (sizing and crop marks, filing numbers, scribbles): OCR reads them as garbage.
+
+PENCIL_NOTES = ("3 col", "2 col x 4 in", "crop", "65%", "8x10", "4 1/2", "B", "x", "No 43", "use", "hold",
+                "cut", "4 col", "1/2 col", "ok", "Spl", "?", "top", "W", "6 in", "file", "dup")
 
 # ---------------------------------------------------------------------------------------
 # People and places of one split
