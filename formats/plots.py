@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 ACCEPTED_COLOUR = "#2b7a4b"
@@ -32,7 +33,7 @@ def reliability_png(calibration: Mapping[str, Any]) -> bytes:
     bin and is labelled with its count, so a bin of three values is not read as evidence.
     """
     fields = calibration["fields"]
-    figure = Figure(figsize=(3.2 * len(fields), 3.4))
+    figure = Figure(figsize=(3.2 * len(fields), 3.4), layout="constrained")
     for i, (field, figures) in enumerate(fields.items()):
         axes = figure.add_subplot(1, len(fields), i + 1)
         axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
@@ -53,7 +54,6 @@ def reliability_png(calibration: Mapping[str, Any]) -> bytes:
         if i == 0:
             axes.set_ylabel("share of values right", fontsize=8)
         axes.tick_params(labelsize=7)
-    figure.tight_layout()
     return _png(figure)
 
 
@@ -63,33 +63,33 @@ def confidence_histogram_png(values: Mapping[str, Sequence[tuple[float, bool]]],
     ``values`` maps a field to ``(confidence, sent_to_review)`` pairs (values without a
     confidence left out by the caller).
     """
-    figure = Figure(figsize=(3.0 * max(len(values), 1), 2.6))
+    figure = Figure(figsize=(3.0 * max(len(values), 1), 2.6), layout="constrained")
     edges = [i / bins for i in range(bins + 1)]
     for i, (field, pairs) in enumerate(values.items()):
         axes = figure.add_subplot(1, len(values), i + 1)
-        accepted = [c for c, review in pairs if not review]
-        review = [c for c, review in pairs if review]
-        axes.hist([accepted, review], bins=edges, stacked=True, color=[ACCEPTED_COLOUR, REVIEW_COLOUR],
-                  label=["accepted", "to review"])
         axes.set_title(f"{field} ({len(pairs)} values)", fontsize=9)
         axes.set_xlim(0, 1)
         axes.set_xlabel("confidence", fontsize=8)
-        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.tick_params(labelsize=7)
-        if not pairs:
+        if pairs:
+            accepted = [c for c, review in pairs if not review]
+            review = [c for c, review in pairs if review]
+            axes.hist([accepted, review], bins=edges, stacked=True, color=[ACCEPTED_COLOUR, REVIEW_COLOUR])
+            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        else:
             axes.set_yticks([])
             axes.text(0.5, 0.5, "no value written", ha="center", va="center", fontsize=8, color="grey")
         if i == 0:
             axes.set_ylabel("values", fontsize=8)
-            axes.legend(fontsize=7, loc="upper left")
-    figure.tight_layout()
+    figure.legend(handles=[Patch(color=ACCEPTED_COLOUR, label="accepted"), Patch(color=REVIEW_COLOUR, label="to review")],
+                  loc="outside upper right", ncols=2, fontsize=7, frameon=False)
     return _png(figure)
 
 
 def reasons_bar_png(counts: Mapping[str, int]) -> bytes:
     """Horizontal bars: how many records each review reason sent to review, most frequent on top."""
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    figure = Figure(figsize=(6.0, 0.32 * max(len(ordered), 1) + 0.9))
+    figure = Figure(figsize=(6.0, 0.3 * max(len(ordered), 1) + 1.2), layout="constrained")
     axes = figure.add_subplot(1, 1, 1)
     names = [name for name, _ in reversed(ordered)]
     numbers = [n for _, n in reversed(ordered)]
@@ -100,5 +100,4 @@ def reasons_bar_png(counts: Mapping[str, int]) -> bytes:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.tick_params(axis="x", labelsize=7)
     axes.set_title("review reasons", fontsize=9)
-    figure.tight_layout()
     return _png(figure)
