@@ -7,9 +7,10 @@
   Empty only when the print names no subject.
 * ``description`` — the ``<rewrite>``: date first where the print gives one, then the dateline's place,
   then the caption text (lines joined, hyphenated words re-joined, the "on 12 March 1962" that moved to
-  the front left out): ``12 March 1962 - LONDON. John Smith arrives at the airport.`` Without a caption:
-  ``DATE - SUBJECT: PLACE. INSTITUTION.`` as in SPEC §4's example, or ``DATE - Press photograph, AGENCY.``
-  in the record's language.
+  the front left out): ``12 March 1962 - LONDON. John Smith arrives at the airport.`` Without a caption,
+  the print's words restated as in SPEC §4's example: ``DATE - SUBJECT: PLACE. INSTITUTION.``, or where
+  no subject is named ``DATE - AGENCY STAMP. PHOTOGRAPHER.`` (``DATE - Press photograph.`` in the
+  record's language when not even a stamp is there).
 * ``agency`` — the canonical name of a well-known agency whose stamp, credit or wire code is on the
   print (``KNOWN_AGENCIES``: "AP WIREPHOTO", "(AP)" -> "Associated Press"), else the name as stamped,
   without address or phone.
@@ -30,7 +31,7 @@ from train.synthetic.vocabulary import Agency
 
 LABEL_FIELDS = ("description", "title", "agency", "photographer", "date")
 
-# The description of a print that names no subject: what it is, with its agency (and date before it).
+# The description of a print that names nothing: no caption, subject, stamp or credit.
 NO_CAPTION_DESCRIPTION = {
     "en": "Press photograph", "fr": "Photographie de presse", "de": "Pressefoto", "es": "Fotografía de prensa",
     "it": "Fotografia di stampa",
@@ -64,8 +65,7 @@ def render(line: Sequence[Word]) -> str:
     return "".join(out)
 
 
-
-TAGS = ("description", "title", "agency", "canonical", "photographer", "date", "place", "note")
+TAGS = ("description", "title", "agency", "canonical", "stamp", "photographer", "date", "place", "note")
 
 
 def read_labels(lines: list[Line], lang: str, agency: Agency | None) -> dict[str, str]:
@@ -96,12 +96,12 @@ def read_labels(lines: list[Line], lang: str, agency: Agency | None) -> dict[str
     field = {tag: " ".join(spans[tag]).strip(" ,;:") for tag in TAGS}
     agency_label = agency.canonical if agency is not None and spans["canonical"] else field["agency"]
     return {
-        "description": describe(lang, field, agency_label), "title": field["title"], "agency": agency_label,
+        "description": describe(lang, field), "title": field["title"], "agency": agency_label,
         "photographer": field["photographer"], "date": field["date"],
     }
 
 
-def describe(lang: str, field: dict[str, str], agency: str) -> str:
+def describe(lang: str, field: dict[str, str]) -> str:
     """The rewrite: date first, then place, then what the print says the photo shows."""
     head = f"{field['date']} - " if field["date"] else ""
     if field["description"]:
@@ -109,4 +109,5 @@ def describe(lang: str, field: dict[str, str], agency: str) -> str:
     if field["title"]:
         note = f" {field['note']}." if field["note"] else ""
         return head + field["title"] + (f": {field['place']}" if field["place"] else "") + "." + note
-    return head + NO_CAPTION_DESCRIPTION[lang] + (f", {agency}" if agency else "") + "."
+    restated = [value.rstrip(".") for value in (field["stamp"], field["photographer"]) if value]  # as printed
+    return head + (". ".join(restated) if restated else NO_CAPTION_DESCRIPTION[lang]) + "."

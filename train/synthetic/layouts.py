@@ -213,16 +213,17 @@ def unknown_agency(rng: random.Random, names: Names, lang: str) -> str:
 def agency_stamp(rng: random.Random, names: Names, scene: Scene) -> list[Line]:
     """The agency's stamp: its name (or "Foto: dpa"), maybe an address, conditions of use, a phone number.
 
-    A well-known agency's name is tagged ``canonical`` (labelled by its canonical name), another's ``agency``.
+    A well-known agency's name is tagged ``canonical`` (labelled by its canonical name), another's ``agency``;
+    both ``stamp`` (a print without a caption is described by restating its stamps).
     """
     lang = scene.lang
     if scene.agency is not None:
         agency = scene.agency
         if rng.random() < 0.15:
             short = rng.choice(agency.credit) if agency.credit else rng.choice(agency.stamps)
-            lines = [words(rng.choice(AGENCY_CREDIT_WORDS[lang])) + words(short, "canonical")]
+            lines = [words(rng.choice(AGENCY_CREDIT_WORDS[lang])) + words(short, "canonical+stamp")]
         else:
-            lines = [words(rng.choice(agency.stamps), "canonical")]
+            lines = [words(rng.choice(agency.stamps), "canonical+stamp")]
         if agency.addresses and rng.random() < 0.6:
             lines += [words(a) for a in rng.choice(agency.addresses)]
         if rng.random() < 0.45:
@@ -231,7 +232,7 @@ def agency_stamp(rng: random.Random, names: Names, scene: Scene) -> list[Line]:
         if rng.random() < 0.2:
             lines.append(words(phone(rng)))
         return lines
-    lines = [words(scene.agency_name, "agency")]
+    lines = [words(scene.agency_name, "agency+stamp")]
     if rng.random() < 0.12:
         lines[0] = words(rng.choice(AGENCY_CREDIT_WORDS[lang])) + lines[0]
     lines += address(rng, names, lang)
@@ -296,6 +297,8 @@ def event_subject(rng: random.Random, scene: Scene) -> str:
 
 @dataclass
 class Caption:
+    """A caption's words: its first line and its text, tagged with the fields they belong to."""
+
     head: Line | None       # the first line naming the subject (tagged title), or None
     body: list[Word]        # the text, tagged description (the subject's name in it tagged title without a head)
     subject: str            # the subject as printed
@@ -329,7 +332,7 @@ def caption(rng: random.Random, scene: Scene, heading: float, inline_date: bool,
     for token in text.split():
         if token.startswith("\x01"):  # the subject's name; trailing punctuation belongs to the text only
             tail = token[1:]
-            named = words(subject if head is None else (_name(scene.people[0]) if person else scene.c),
+            named = words(_name(scene.people[0]) if person else scene.c,
                           "description" if head is not None else "title+description")
             named[-1].text += tail
             named[-1].tail = tail
@@ -352,7 +355,7 @@ def dateline(rng: random.Random, scene: Scene, code: str | None = None) -> list[
     place = scene.c.upper() if code is not None or rng.random() < 0.6 else scene.c
     out = words(place, "place") + [Word(",", glue=True)] + words(scene.date_text, "date")
     if code is not None:
-        out += words(f"({code})")
+        out += words(f"({code})", "canonical")  # the wire service's code names the agency
     return out + words(rng.choice(DASHES if code is not None else DASHES + (":",)))
 
 
@@ -408,11 +411,7 @@ def wire_caption(rng: random.Random, names: Names, scene: Scene, uncued_credits:
     assert scene.agency is not None and scene.agency.canonical in WIRE_CODES
     code, footers = WIRE_CODES[scene.agency.canonical]
     cap = caption(rng, scene, 0.92, False, wire=True)
-    opening = dateline(rng, scene, code)
-    for w in opening:
-        if w.text == f"({code})":
-            w.tag = "canonical"
-    lines = caption_lines(rng, cap, opening + cap.body, rng.randint(40, 72))
+    lines = caption_lines(rng, cap, dateline(rng, scene, code) + cap.body, rng.randint(40, 72))
     footer = words(rng.choice(footers), "canonical")
     credited = bool(scene.photographer) and rng.random() < 0.7
     if credited:  # "(AP Photo/John Smith)", on the footer's line or below it
