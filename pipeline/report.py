@@ -117,14 +117,18 @@ def _summary_rows(run: Run, queue: pa.Table) -> list[tuple[str, str]]:
                  ("count invariant", "holds" if m.get("count_invariant_holds") else "<strong>BROKEN</strong>"),
                  ("parse status", counts(m.get("parse_status"))),
                  ("prompts truncated", e(m.get("truncated")))]
-        rows += [(f"manifest: {e(key)}", e(value) if not isinstance(value, Mapping) else counts(value))
-                 for key, value in m.items() if "review" in key]
     records = run.records.select([c for c in ("review_fields", "review_reasons") if c in run.records.column_names])
     listed = records.to_pylist()
     share = f" ({queue.num_rows / written:.1%})" if written else ""
     rows += [("records to review", f"<strong>{queue.num_rows}</strong> of {written} written{share}"),
              ("fields to review", counts(dict(sorted(field_counts(listed).items())))),
              ("review reasons", counts(dict(reason_counts(listed).most_common())))]
+    counted = m.get("review")
+    if isinstance(counted, Mapping) and "records" in counted:  # the job's own counters, checked against the files
+        agrees = "agrees with the records" if counted["records"] == queue.num_rows else \
+            "<strong>differs from the records</strong>"
+        rows.append(("manifest review counts", f"{e(counted['records'])} records, {e(counted.get('fields'))} fields "
+                                               f"({agrees})"))
     return rows
 
 

@@ -62,7 +62,9 @@ def write_run(folder: Path, rows: list[dict], input_rows: list[dict] | None = No
                 "finished_at": "2026-11-30T01:01:00+00:00", "wall_seconds": 60.0, "records_read": len(rows) + 1,
                 "records_written": len(rows), "records_dead_lettered": 1, "records_skipped": 0,
                 "count_invariant_holds": True, "parse_status": {"ok": len(rows), "partial": 0, "unparsed": 0},
-                "dead_letter_reasons": {"empty_ocr": 1}, "truncated": 0, "options": options or {}}
+                "dead_letter_reasons": {"empty_ocr": 1}, "truncated": 0, "options": options or {},
+                "review": {"records": sum(row["needs_review"] for row in rows),
+                           "fields": sum(len(row["review_fields"]) for row in rows)}}
     (out / "manifest.json").write_text(json.dumps(manifest))
     if input_rows is not None:
         (folder / "input").mkdir()

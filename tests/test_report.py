@@ -76,6 +76,16 @@ def test_each_record_needing_review_is_shown_worst_first_with_its_evidence(run):
     assert '<tr class="to-review" data-field="title">' in r_title and '<tr class="accepted" data-field="agency">' in r_title
 
 
+def test_summary_counts_the_review_and_checks_the_manifest_against_the_records(run):
+    summary = report_html(run).split('<section id="charts">')[0]
+    assert "<strong>4</strong> of 5 written (80.0%)" in summary and "date: 1, title: 2" in summary
+    assert "dead-lettered</th><td>1 (empty_ocr: 1)" in summary
+    assert "4 records, 3 fields (agrees with the records)" in summary
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, "review": {"records": 9, "fields": 3}}))
+    assert "differs from the records" in report_html(run)
+
+
 def test_large_runs_are_capped_and_say_how_many_are_left_out(run):
     page = report_html(run, max_records=1)
     assert page.count("<article") == 1 and "3 more records need review and are not shown" in page
