@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from scipy.stats import mannwhitneyu
 
+from formats.parse import OK
+
 EXACT_FIELDS = ("title", "agency", "photographer", "date")
 LABEL_COLUMNS = ("id", "description", "title", "agency", "photographer", "date")
 REVIEW_COLUMNS = tuple(f"{field}_confidence" for field in EXACT_FIELDS) + ("review_fields", "needs_review")
@@ -97,7 +99,7 @@ def score(predictions: list[dict], labels: list[dict]) -> dict:
             exact[field] += normalise_text(prediction.get(field)) == normalise_text(label.get(field))
         similarity += edit_similarity(normalise_text(prediction.get("description")),
                                       normalise_text(label.get("description")))
-        failures += prediction.get("parse_status") != "ok"
+        failures += prediction.get("parse_status") != OK
     n = len(labelled)
 
     def rate(count: float) -> float | None:

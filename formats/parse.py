@@ -30,7 +30,9 @@ from typing import Iterator, NamedTuple
 from formats.dates import normalise_date
 from formats.tags import END_OF_TEXT, FIELD_BY_TAG, RESERVED_TAGS, TAG_START
 
-STATUSES = ("ok", "partial", "unparsed")
+# ``parse_status`` of an output row (SPEC §4); the job's counters and the scores use these names.
+OK, PARTIAL, UNPARSED = "ok", "partial", "unparsed"
+STATUSES = (OK, PARTIAL, UNPARSED)
 ANOMALIES = ("untagged_text", "repeated_tag", "unknown_tag", "malformed_tag", "token_limit", "parser_error")
 
 _CLOSED = re.compile(r"<([^<>]{1,40})>")
@@ -99,7 +101,7 @@ def parse_completion(text: str, language: str = "en", hit_token_limit: bool = Fa
     try:
         return _parse(text if isinstance(text, str) else "", language, hit_token_limit)
     except Exception:  # defensive: a parser bug must not lose the row
-        return ParsedCompletion("", "", "", "", "", None, "unparsed", ("parser_error",))
+        return ParsedCompletion("", "", "", "", "", None, UNPARSED, ("parser_error",))
 
 
 def _parse(text: str, language: str, hit_token_limit: bool) -> ParsedCompletion:
@@ -142,11 +144,11 @@ def _parse(text: str, language: str, hit_token_limit: bool) -> ParsedCompletion:
 
     date = values.get("date", "")
     if not values:
-        status = "unparsed"
+        status = UNPARSED
     elif anomalies or not (values.get("title") or values.get("description")):
-        status = "partial"
+        status = PARTIAL
     else:
-        status = "ok"
+        status = OK
     return ParsedCompletion(
         description=values.get("description", ""),
         title=values.get("title", ""),

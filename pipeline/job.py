@@ -25,12 +25,14 @@ from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.config import EngineCheck, EngineConfig
 from pipeline.batching import BatchedInference, BatchingConfig, ModelSharing
 from pipeline.dead_letter import DEAD, METRICS_NAMESPACE
-from pipeline.manifest import Manifest, count_parquet_rows, write_json
+from pipeline.footers import count_parquet_rows
+from pipeline.manifest import Manifest, write_json
 from pipeline.options import BackstampOptions
 from pipeline.preflight import InputError, InputPlan, check_inputs
 from pipeline.read import TableToRows
 from pipeline.redaction import configure as configure_redaction
 from pipeline.redaction import redact, redact_options
+from formats.parse import STATUSES
 from formats.records import ColumnNames
 from formats.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
 from pipeline.transforms import BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
@@ -207,7 +209,7 @@ def execute(pipeline_options: PipelineOptions, plan: JobPlan,
         records_written=count_parquet_rows(FileSystems.join(plan.output, "records", "*.parquet")),
         records_dead_lettered=count_parquet_rows(FileSystems.join(plan.output, "dead_letter", "*.parquet")),
         records_skipped=counters.get("records_skipped", 0),
-        parse_status={s: counters.get(f"parse_{s}", 0) for s in ("ok", "partial", "unparsed")},
+        parse_status={s: counters.get(f"parse_{s}", 0) for s in STATUSES},
         dead_letter_reasons={k.removeprefix("dead_"): v for k, v in sorted(counters.items())
                              if k.startswith("dead_")},
         prompt_tokens=counters.get("prompt_tokens", 0), output_tokens=counters.get("output_tokens", 0),

@@ -16,14 +16,12 @@ from typing import Any, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadAllFromParquet
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.backfill import committed_partitions, normalise_prefix
-from pipeline.manifest import count_parquet_rows
+from pipeline.footers import count_parquet_rows, read_footer
 from pipeline.preflight import InputError
 
 _RUN_DATE = re.compile(r"run_date=(\d{4}-\d{2}-\d{2})")
@@ -43,11 +41,7 @@ def newest(candidates: Sequence[Ranked]) -> Ranked:
 
 
 def _schema(files: Sequence[str]) -> pa.Schema:
-    schemas = []
-    for path in files:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            schemas.append(pq.ParquetFile(handle).schema_arrow)
-    return pa.unify_schemas(schemas)
+    return pa.unify_schemas([read_footer(path).schema for path in files])
 
 
 def compact(prefix: str, to: str, pipeline_options: PipelineOptions) -> tuple[int, int, int]:

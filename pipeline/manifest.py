@@ -9,7 +9,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -45,16 +44,6 @@ class Manifest:
         # Redacted here too: the backfill writes manifests without going through job.execute.
         return json.dumps(redact_value({**asdict(self), "count_invariant_holds": self.count_invariant_holds}),
                           indent=2, sort_keys=True, default=str) + "\n"
-
-
-def count_parquet_rows(pattern: str) -> int:
-    """Rows in every Parquet file matching ``pattern`` (footers only)."""
-    matches = FileSystems.match([pattern])[0].metadata_list
-    total = 0
-    for metadata in matches:
-        with FileSystems.open(metadata.path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            total += pq.ParquetFile(handle).metadata.num_rows
-    return total
 
 
 def write_json(path: str, text: str) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from formats.records import ColumnNames
+from pipeline.footers import read_footer
 
 
 class InputError(Exception):
@@ -51,7 +50,6 @@ def check_inputs(pattern: str, columns: ColumnNames) -> InputPlan:
 
 def _read_schema(path: str) -> pa.Schema:
     try:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            return pq.ParquetFile(handle).schema_arrow
+        return read_footer(path).schema
     except Exception as error:  # any failure to read the footer means "not a usable Parquet file"
         raise InputError(f"{path}: not a readable Parquet file ({type(error).__name__}: {error})") from None
