@@ -99,7 +99,7 @@ def test_importing_pipeline_read_loads_neither_torch_nor_transformers():
 
 
 # The job's plain I/O modules, its planner, and the commands that only move Parquet.
-TORCH_FREE = ["pipeline.read", "pipeline.preflight", "pipeline.manifest", "pipeline.dead_letter",
+TORCH_FREE = ["pipeline.read", "pipeline.footers", "pipeline.preflight", "pipeline.manifest", "pipeline.dead_letter",
               "pipeline.options", "pipeline.transforms", "pipeline.job", "pipeline.backfill", "pipeline.latest"]
 
 

@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.job import run
-from tests.tiny_checkpoint import build_tiny_checkpoint
 
 RUN_ID = "portable-parity"
 # Columns that record when a row was made: the only ones allowed to differ between runners.
@@ -24,7 +23,7 @@ SCHEMA = pa.schema([("id", pa.string()), ("front_ocr", pa.list_(pa.string())),
 
 
 @pytest.fixture(scope="module")
-def job_inputs(tmp_path_factory) -> tuple[str, str]:
+def job_inputs(tiny_checkpoint, tmp_path_factory) -> tuple[str, str]:
     folder = tmp_path_factory.mktemp("input")
     rows = [{"id": f"p{i}", "front_ocr": ["1964", f"print {i}"], "back_ocr": ["KEYSTONE PRESS", "12 March 1964"],
              "language": ["en", "fr", None][i % 3], "box": i} for i in range(6)]
@@ -32,8 +31,7 @@ def job_inputs(tmp_path_factory) -> tuple[str, str]:
              {"id": "void", "front_ocr": [], "back_ocr": None, "language": "en", "box": 0}]
     pq.write_table(pa.Table.from_pylist(rows[:4], schema=SCHEMA), folder / "a.parquet")
     pq.write_table(pa.Table.from_pylist(rows[4:], schema=SCHEMA), folder / "b.parquet")
-    model = build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
-    return str(folder / "*.parquet"), str(model)
+    return str(folder / "*.parquet"), str(tiny_checkpoint)
 
 
 def _rows(folder: Path) -> list[dict]:

@@ -1,7 +1,6 @@
 """Prompt building (SPEC §3): the test vector, cleaning, tag neutralisation, fitting to a budget."""
 import hashlib
 import re
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -158,7 +157,8 @@ def test_fit_prompt_always_fits_and_keeps_leading_lines(back, front, budget):
     assert fitted.truncated == (fitted.text != build_prompt(back, front, "en"))
 
 
-def test_fit_prompt_is_fast_on_huge_input_and_counts_tokens_few_times():
+def test_fit_prompt_counts_tokens_few_times_on_huge_input():
+    """What keeps huge input cheap: few calls to the tokenizer, each on bounded text."""
     calls = []
 
     def counting(text: str) -> int:
@@ -167,9 +167,7 @@ def test_fit_prompt_is_fast_on_huge_input_and_counts_tokens_few_times():
 
     back = ["x" * 100_000] * 10 + ["line %d of the caption" % i for i in range(10_000)]
     front = ["front %d" % i for i in range(10_000)]
-    start = time.perf_counter()
     fitted = fit_prompt(back, front, "en", 300, counting, "<|endoftext|>")
-    assert time.perf_counter() - start < 5
     assert fitted.truncated and fitted.n_tokens <= 300
     assert len(calls) <= 25
     assert max(calls) <= 2 * 20_000 + 512 * 2 * 5 + 100  # the pre-cap bounds what is tokenised

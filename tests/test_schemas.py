@@ -1,11 +1,11 @@
-"""Output and dead-letter schemas equal SPEC §5."""
+"""Output and dead-letter schemas equal SPEC §5 and §5b."""
 from datetime import datetime, timezone
 
 import pyarrow as pa
 import pytest
 
 from formats.schemas import (
-    DEAD_LETTER_SCHEMA, OUTPUT_FIELDS, STAGES, carried_name, dead_letter_row, output_schema,
+    DEAD_LETTER_SCHEMA, OUTPUT_FIELDS, carried_name, dead_letter_row, output_schema,
 )
 
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -19,8 +19,16 @@ def test_output_fields_follow_spec():
         ("prompt_tokens", pa.int32()), ("output_tokens", pa.int32()), ("truncated", pa.bool_()),
         ("input_hash", pa.string()), ("model_version", pa.string()), ("run_id", pa.string()),
         ("processed_at", UTC_US),
+        # SPEC §5b
+        ("title_confidence", pa.float64()), ("title_source", pa.string()),
+        ("agency_confidence", pa.float64()), ("agency_source", pa.string()),
+        ("photographer_confidence", pa.float64()), ("photographer_source", pa.string()),
+        ("date_confidence", pa.float64()), ("date_source", pa.string()),
+        ("review_fields", pa.list_(pa.string())), ("review_reasons", pa.list_(pa.string())),
+        ("needs_review", pa.bool_()),
     ]
-    assert [f.name for f in OUTPUT_FIELDS if f.nullable] == ["date_iso"]
+    assert [f.name for f in OUTPUT_FIELDS if f.nullable] == [
+        "date_iso", "title_confidence", "agency_confidence", "photographer_confidence", "date_confidence"]
 
 
 def test_dead_letter_schema_follows_spec():
@@ -28,7 +36,6 @@ def test_dead_letter_schema_follows_spec():
         ("id", pa.string()), ("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
         ("record_json", pa.string()), ("run_id", pa.string()), ("failed_at", UTC_US),
     ]
-    assert STAGES == ("read", "validate", "prompt", "inference", "parse")
 
 
 def test_carried_columns_are_appended_and_renamed_on_collision():
