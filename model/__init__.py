@@ -1,1 +1,1 @@
-"""Checkpoint loading, inference engines and batched greedy generation for GPT-J."""
+"""Checkpoint loading, inference engines and batched greedy generation for GPT-J: torch, no Beam, no ``pipeline``."""
