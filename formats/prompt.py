@@ -195,6 +195,16 @@ class _Side:
         return self.lines[:keep]
 
 
+def prompt_budget(context: int, max_new_tokens: int, max_prompt_tokens: int | None = None) -> int:
+    """Tokens a prompt may take: the context less the room kept for the answer, capped by ``max_prompt_tokens``.
+
+    One rule for the job (``pipeline.job``) and training (``train.data``), so the model is
+    trained on prompts cut exactly as they are cut at inference.
+    """
+    budget = context - max_new_tokens
+    return min(budget, max_prompt_tokens) if max_prompt_tokens else budget
+
+
 def fit_prompt(back_lines: Iterable[str], front_lines: Iterable[str], language: str,
                budget_tokens: int, count_tokens: Callable[[str], int], bos_token: str = "", *,
                max_lines: int = MAX_LINES, max_chars_per_line: int = MAX_CHARS_PER_LINE,

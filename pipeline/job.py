@@ -33,6 +33,7 @@ from pipeline.read import TableToRows
 from pipeline.redaction import configure as configure_redaction
 from pipeline.redaction import redact, redact_options
 from formats.parse import STATUSES
+from formats.prompt import prompt_budget
 from formats.records import ColumnNames
 from formats.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
 from pipeline.transforms import BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
@@ -91,9 +92,7 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         inputs = InputPlan(files=(), carried_schema=pa.schema([]))
         metadata, version, context = {}, OFFLINE_MODEL_VERSION, GPTJ_CONTEXT
     max_new_tokens = options.max_new_tokens or metadata.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
-    budget = context - max_new_tokens
-    if options.max_prompt_tokens:
-        budget = min(budget, options.max_prompt_tokens)
+    budget = prompt_budget(context, max_new_tokens, options.max_prompt_tokens)  # training's rule too
     return JobPlan(
         run_id=options.run_id or new_run_id(),
         input=options.input,
