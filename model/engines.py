@@ -5,7 +5,6 @@ the pipeline's model handler does not know which one it has.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -13,6 +12,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from model.config import ENGINES, EngineConfig
+from model.distributed import single_process_env
 from model.generation import Generation, generate_batch
 from model.loading import load_model, load_tokenizer, resolve_device, resolve_dtype
 from model.memory import check_model_fits
@@ -52,7 +52,7 @@ def deepspeed_module(model: PreTrainedModel, config: EngineConfig) -> PreTrained
     """
     import deepspeed  # imported here: the hf engine must work without DeepSpeed installed
 
-    _single_process_env()
+    single_process_env()
     device = resolve_device(config.device)
     engine = deepspeed.init_inference(
         model,
@@ -61,10 +61,3 @@ def deepspeed_module(model: PreTrainedModel, config: EngineConfig) -> PreTrained
         replace_with_kernel_inject=config.kernel_inject and device.type == "cuda",
     )
     return engine.module
-
-
-def _single_process_env() -> None:
-    """Outside the ``deepspeed`` launcher, describe a one-process group so DeepSpeed skips MPI discovery."""
-    for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29511", "RANK": "0",
-                       "WORLD_SIZE": "1", "LOCAL_RANK": "0"}.items():
-        os.environ.setdefault(key, value)
