@@ -96,6 +96,17 @@ def _classify(text: str, start: int) -> _Tag | None:
     return None
 
 
+def answer_columns(parsed: ParsedCompletion, raw_output: str, output_tokens: int) -> dict[str, object]:
+    """The SPEC §5 columns that come from the model's answer.
+
+    One definition for the job's output rows (``pipeline.transforms``) and training's
+    evaluation rows (``train.evaluation``), so training scores what the job writes.
+    """
+    return {"description": parsed.description, "title": parsed.title, "agency": parsed.agency,
+            "photographer": parsed.photographer, "date": parsed.date, "date_iso": parsed.date_iso,
+            "parse_status": parsed.status, "raw_output": raw_output, "output_tokens": output_tokens}
+
+
 def parse_completion(text: str, language: str = "en", hit_token_limit: bool = False) -> ParsedCompletion:
     """Fields from the continuation only (the caller strips the prompt). Never raises."""
     try:

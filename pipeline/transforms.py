@@ -14,7 +14,7 @@ from apache_beam.metrics import Metrics
 
 from formats.elements import InferenceFailure, PromptedRecord
 from pipeline.dead_letter import DEAD, METRICS_NAMESPACE, dead_letter
-from formats.parse import parse_completion
+from formats.parse import answer_columns, parse_completion
 from formats.prompt import fit_prompt, model_input, prompt_hash
 from formats.records import ColumnNames, Rejection, ValidRecord, record_json, validate_row
 from formats.schemas import carried_name
@@ -133,10 +133,8 @@ class ParseGenerations(beam.DoFn):
         self._output_tokens.inc(generation.output_tokens)
         row = {
             "id": record.id, "language": record.language,
-            "description": parsed.description, "title": parsed.title, "agency": parsed.agency,
-            "photographer": parsed.photographer, "date": parsed.date, "date_iso": parsed.date_iso,
-            "parse_status": parsed.status, "raw_output": generation.text,
-            "prompt_tokens": len(record.input_ids), "output_tokens": generation.output_tokens,
+            **answer_columns(parsed, generation.text, generation.output_tokens),  # training evaluates the same
+            "prompt_tokens": len(record.input_ids),
             "truncated": record.truncated, "input_hash": record.input_hash,
             "model_version": self._model_version, "run_id": self._run_id,
             "processed_at": datetime.now(timezone.utc),
