@@ -31,7 +31,7 @@ from pipeline.options import BackstampOptions
 from pipeline.preflight import InputError, InputPlan, check_inputs
 from pipeline.read import TableToRows
 from pipeline.redaction import configure as configure_redaction
-from pipeline.redaction import redact, redact_options
+from pipeline.redaction import redact, redact_options, redacted_cli
 from formats.parse import STATUSES
 from formats.prompt import prompt_budget
 from formats.records import ColumnNames
@@ -253,6 +253,7 @@ def format_summary(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
+@redacted_cli
 def main(argv: Sequence[str]) -> int:
     try:
         manifest = run(argv)

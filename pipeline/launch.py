@@ -30,6 +30,7 @@ from apache_beam.runners.runner import PipelineResult
 from pipeline.job import build_graph, main as run_job, new_run_id, plan_job
 from pipeline.options import BackstampOptions
 from pipeline.preflight import InputError
+from pipeline.redaction import redacted_cli
 
 SETUP_FILE = Path(__file__).resolve().parents[1] / "setup.py"
 # A one-GPU machine type of the family each Dataflow GPU needs.
@@ -206,9 +207,10 @@ def format_dry_run(result: PipelineResult) -> str:
     ])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@redacted_cli  # the launcher's own messages and the dry run's listing quote --input, --model ...
+def main(argv: Sequence[str]) -> int:
     try:
-        job_argv, is_dry_run = prepare(sys.argv[1:] if argv is None else argv)
+        job_argv, is_dry_run = prepare(argv)
         if is_dry_run:
             print(format_dry_run(dry_run(job_argv)))
             return 0

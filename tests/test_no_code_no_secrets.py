@@ -14,15 +14,16 @@ import pytest
 from model.config import EngineConfig
 from model.engines import load_engine
 from model.loading import UnsafeCheckpointError, load_model, load_tokenizer
-from pipeline import redaction
-from pipeline.job import main, run
+from pipeline import job, launch, redaction
+from pipeline.__main__ import main as pipeline_cli
 from pipeline.dead_letter import dead_letter
-from tests.tiny_checkpoint import build_tiny_checkpoint
+from pipeline.job import run
+from tests.secret_watch import SECRETS, secret_watch  # noqa: F401  (secret_watch is a fixture)
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+def checkpoint(tiny_checkpoint) -> Path:
+    return tiny_checkpoint  # read-only: the tests below that change it copy it first
 
 
 class _RunsCode:
@@ -73,66 +74,104 @@ def test_custom_code_named_by_the_checkpoint_is_never_imported(checkpoint, tmp_p
     assert not marker.exists()
 
 
-SECRETS = {"option": "S3-SECRET-VALUE-0123", "unknown_option": "API-TOKEN-VALUE-4567",
-           "credentials_file": "-----PRIVATE KEY MATERIAL 89AB-----", "signature": "SIGNATURE-CDEF-0123"}
-
-
-@pytest.fixture
-def secret_environment(tmp_path, monkeypatch):
-    credentials = tmp_path / "service-account.json"
-    credentials.write_text(json.dumps({"type": "service_account", "private_key": SECRETS["credentials_file"],
-                                       "client_email": "job@example.iam.gserviceaccount.com"}))
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
-    monkeypatch.setattr(redaction, "_secrets", ())
-    return credentials
-
-
-def _assert_no_secret(text: str, where: str) -> None:
-    for kind, secret in SECRETS.items():
-        assert secret not in text, f"{kind} secret found in {where}"
-
-
-def test_secrets_in_options_and_credentials_never_reach_manifest_logs_or_dead_letter(
-        checkpoint, tmp_path, secret_environment, caplog, capsys):
+def test_secrets_in_options_and_credentials_never_reach_manifest_logs_or_dead_letter(checkpoint, tmp_path,
+                                                                                    secret_watch):
     rows = [{"id": "good", "front_ocr": ["1964"], "back_ocr": ["KEYSTONE"]},
             {"id": "bad", "front_ocr": [], "back_ocr": []}]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
     out = tmp_path / "out"
-    caplog.set_level(logging.DEBUG)
     manifest = run(["--input", str(tmp_path / "in.parquet"), "--output", str(out), "--model", str(checkpoint),
-                    "--s3_secret_access_key", SECRETS["option"], f"--api_token={SECRETS['unknown_option']}"])
+                    *secret_watch.flags, *secret_watch.ordinary_flags])
     logging.getLogger("model.remote_cache").info(
-        "copied checkpoint %s", f"https://storage.googleapis.com/b/m?X-Goog-Signature={SECRETS['signature']}")
-    logging.getLogger("test").warning("credentials: %s", SECRETS["credentials_file"])
+        "copied checkpoint %s", secret_watch.signed("https://storage.googleapis.com/b/m"))
+    logging.getLogger("test").warning("credentials: %s", SECRETS["credentials file"])
+    try:
+        raise OSError(f"cannot open {secret_watch.with_password('gs://bucket/m')}")
+    except OSError:
+        logging.getLogger("test").exception("a traceback attached to a log line")
 
     assert manifest.count_invariant_holds and manifest.records_dead_lettered == 1
-    saved = (out / "manifest.json").read_text()
-    assert json.loads(saved)["options"]["s3_secret_access_key"] == redaction.REDACTED
-    _assert_no_secret(saved, "manifest.json")
-    dead = pq.read_table(list((out / "dead_letter").glob("*.parquet"))).to_pylist()
-    _assert_no_secret(json.dumps(dead, default=str), "dead letter")
-    assert "Discarding unparseable args" in caplog.text  # Beam did log the unknown option ...
-    assert redaction.REDACTED in caplog.text
-    _assert_no_secret(caplog.text, "logs")  # ... but not its value
-    captured = capsys.readouterr()
-    _assert_no_secret(captured.out + captured.err, "stdout/stderr")
+    options = json.loads((out / "manifest.json").read_text())["options"]
+    assert options["s3_secret_access_key"] == redaction.REDACTED
+    assert options["max_new_tokens"] == 12 and options["max_prompt_tokens"] == 200  # ordinary, not redacted
+    text = secret_watch.assert_clean(out)
+    assert "Discarding unparseable args" in text and "--api_token=<redacted>" in text  # Beam logged it, redacted
+    assert "cannot open gs://<redacted>@bucket/m" in text
 
 
-def test_a_signed_or_tokened_input_url_is_redacted_in_the_error_message(checkpoint, tmp_path, capsys,
-                                                                        secret_environment):
-    signed = f"{tmp_path}/none-*.parquet?X-Goog-Credential=abc%2F2024&X-Goog-Signature={SECRETS['signature']}"
-    assert main(["--input", signed, "--output", str(tmp_path / "out"), "--model", str(checkpoint)]) == 2
-    error = capsys.readouterr().err
-    assert "no input file matches" in error and "X-Goog-Signature=<redacted>" in error
-    _assert_no_secret(error, "the error message")
+def _job_argv(checkpoint: Path, tmp_path: Path, watch) -> list[str]:
+    """A run whose signed --input matches nothing: refused by preflight, with the URL in the message."""
+    return ["--input", watch.signed(f"{tmp_path}/none-*.parquet"), "--output", str(tmp_path / "out"),
+            "--model", str(checkpoint), *watch.flags, *watch.ordinary_flags]
+
+
+def test_the_run_command_redacts_its_error_message(checkpoint, tmp_path, secret_watch):
+    assert pipeline_cli(["run", *_job_argv(checkpoint, tmp_path, secret_watch)]) == 2
+    text = secret_watch.assert_clean(tmp_path)
+    assert "no input file matches" in text and "X-Goog-Signature=<redacted>" in text
+
+
+def test_the_run_command_redacts_an_unforeseen_error_and_exits_3(checkpoint, tmp_path, secret_watch, monkeypatch):
+    """An error the job did not foresee: a redacted traceback and exit 3, not Python's report with the URL."""
+    def fails(options, check_storage=True):
+        raise RuntimeError(f"cannot read {options.input} as {secret_watch.with_password('gs://bucket/in')}")
+
+    monkeypatch.setattr(job, "plan_job", fails)
+    assert pipeline_cli(["run", *_job_argv(checkpoint, tmp_path, secret_watch)]) == redaction.EXIT_FAILED
+    text = secret_watch.assert_clean(tmp_path)
+    assert "Traceback" in text and "RuntimeError: cannot read" in text and "gs://<redacted>@bucket/in" in text
+
+
+DATAFLOW = ["dataflow", "--project", "my-project", "--region", "us-central1", "--bucket", "backstamp-demo",
+            "--image", "img:1"]
+
+
+def test_the_dataflow_dry_run_redacts_what_it_prints(secret_watch):
+    argv = [*DATAFLOW, "--dry_run", "--input", secret_watch.signed("gs://backstamp-demo/in/*.parquet"),
+            "--model", secret_watch.with_password("gs://backstamp-demo/models/m"), *secret_watch.flags]
+    assert launch.main(argv) == 0
+    text = secret_watch.assert_clean()
+    assert "job built, not submitted" in text
+    assert "gs://backstamp-demo/in/*.parquet?X-Goog-Credential=<redacted>&X-Goog-Signature=<redacted>" in text
+
+
+def test_the_dataflow_launcher_redacts_its_refusal(secret_watch):
+    argv = [*DATAFLOW, "--input", secret_watch.signed("https://example.org/in.parquet"), *secret_watch.flags]
+    assert launch.main(argv) == 2
+    assert "Dataflow workers cannot read local paths" in secret_watch.assert_clean()
+
+
+def test_the_flink_launcher_redacts_the_job_it_hands_over(checkpoint, tmp_path, secret_watch):
+    argv = ["flink", "--flink_master", "127.0.0.1:1", "--image", "img:1", *_job_argv(checkpoint, tmp_path,
+                                                                                     secret_watch)]
+    assert launch.main(argv) == 2  # refused by preflight, before Flink is contacted
+    text = secret_watch.assert_clean(tmp_path)
+    assert "no input file matches" in text and "X-Goog-Signature=<redacted>" in text
+    assert "translate_pattern" in text  # Beam's debug line quoting the glob as a regular expression, redacted
+
+
+@pytest.mark.parametrize("name", ["api_token", "s3_secret_access_key", "s3_session_token", "azure_connection_string",
+                                  "client_secret", "db_password", "apiKey", "key", "sig", "X-Goog-Signature",
+                                  "X-Amz-Credential", "X-Amz-Security-Token", "access_token", "hf_token"])
+def test_names_that_hold_secrets(name):
+    assert redaction.is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["max_new_tokens", "max_prompt_tokens", "prompt_tokens", "tokenizer",
+                                  "allow_pickle_weights", "dataflow_kms_key", "X-Amz-Date", "generation",
+                                  "service_account_email", "id_column"])
+def test_ordinary_names(name):
+    assert not redaction.is_secret_name(name)
 
 
 @pytest.mark.parametrize("text, expected", [
     ("gs://oauth2:ya29.a0AfH6SM-token@bucket/x", "gs://<redacted>@bucket/x"),
     ("https://h/o?X-Amz-Signature=ab12&X-Amz-Date=2024", "https://h/o?X-Amz-Signature=<redacted>&X-Amz-Date=2024"),
     ("url https://h/o?alt=media&access_token=tok123 end", "url https://h/o?alt=media&access_token=<redacted> end"),
+    ("https://acct.blob.core.windows.net/c/b?sv=2022&sig=abc%2Bdef", "https://acct.blob.core.windows.net/c/b?sv=2022&sig=<redacted>"),
     ("Authorization: Bearer ya29.c.b0Aaekm1", "Authorization: Bearer <redacted>"),
     ("gs://bucket/models/tiny?generation=17", "gs://bucket/models/tiny?generation=17"),  # not a secret
+    ("https://h/v1/complete?max_tokens=64&n=1", "https://h/v1/complete?max_tokens=64&n=1"),  # not a secret
 ])
 def test_url_credentials_and_tokens_are_redacted(text, expected):
     assert redaction.redact(text) == expected
