@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,13 @@ import torch
 
 from formats.prompt import build_completion, build_prompt, model_input
 from formats.tags import ALL_TAG_TOKENS
-from train.data import (IGNORE_INDEX, Encoder, bucketed_batches, collate, read_samples, split_text,
-                        synthetic_samples)
-from train.finetune import (DataArguments, ModelArguments, Schedule, TrainArguments, build_model, count_parameters,
-                            fill_deepspeed_config, parse_args, train)
+from train.data import (IGNORE_INDEX, Encoder, bucketed_batches, collate, iterate_batches, read_samples,
+                        split_text, synthetic_samples)
+from train.args import DataArguments, ModelArguments, TrainArguments
+from train import finetune
+from train.finetune import main, train
+from train.modeling import build_model, count_parameters, load_or_build_tokenizer
+from train.optim import Schedule, fill_deepspeed_config
 from train.synthetic import write_split
 from train.tokenizer import add_tag_tokens, build_synthetic_tokenizer
 
@@ -69,6 +74,23 @@ def test_batches_group_similar_lengths_and_pad_with_ignored_labels(tokenizer):
     assert bool((batch["labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all())
     spread = max(len(e) for e in examples) - min(len(e) for e in examples)
     assert int(lengths.max() - lengths.min()) < spread
+
+
+def test_the_batch_stream_is_deterministic_and_resumes_at_any_batch(tokenizer):
+    """What a resumed run relies on: skipping k batches yields exactly the rest of the uninterrupted stream,
+    within an epoch and past epoch boundaries, for every rank."""
+    examples = Encoder(tokenizer, max_length=512, max_new_tokens=128).encode_all(synthetic_samples(20, seed=6))
+
+    def stream(skip: int = 0, rank: int = 0, world_size: int = 1) -> list[list[int]]:
+        return [batch["input_ids"].tolist() for batch in iterate_batches(
+            examples, 4, tokenizer.pad_token_id, seed=3, epochs=2.5, rank=rank, world_size=world_size, skip=skip)]
+
+    full = stream()
+    assert len(full) == 13 and full == stream()  # 5 batches per epoch, 2.5 epochs
+    for k in (1, 4, 5, 6, 10, 12, 13):
+        assert stream(skip=k) == full[k:]
+    for rank in (0, 1):
+        assert stream(skip=6, rank=rank, world_size=2) == full[6 + rank::2]
 
 
 def test_text_csv_is_split_at_end_tag(tmp_path):
@@ -209,8 +231,6 @@ def test_new_tokens_take_spare_rows_without_resizing(tmp_path):
                         bos_token_id=0, eos_token_id=0)
     GPTJForCausalLM(config).save_pretrained(tmp_path / "ckpt")
     original.save_pretrained(tmp_path / "ckpt")
-    from train.finetune import load_or_build_tokenizer
-
     args = ModelArguments(model_name_or_path=str(tmp_path / "ckpt"))
     tokenizer = load_or_build_tokenizer(args)
     assert len(tokenizer) == n_base + 2 * len(ALL_TAG_TOKENS) <= n_base + 43
@@ -220,10 +240,146 @@ def test_new_tokens_take_spare_rows_without_resizing(tmp_path):
     assert torch.allclose(weight[n_base], weight[:n_base].mean(0))  # new rows start at the mean
 
 
-def test_help_prints_and_lists_the_main_arguments(capsys):
+def test_help_lists_the_main_arguments_and_documents_resume_and_retention(capsys):
     with pytest.raises(SystemExit) as exit_:
-        parse_args(["--help"])
+        main(["--help"])  # what ``python -m train --help`` runs
     assert exit_.value.code == 0
-    out = capsys.readouterr().out
-    for name in ("--config_name", "--synthetic_uncued_credits", "--max_new_tokens", "--deepspeed", "--precision"):
+    out = " ".join(capsys.readouterr().out.split())
+    for name in ("--config_name", "--synthetic_uncued_credits", "--max_new_tokens", "--deepspeed", "--precision",
+                 "--resume", "--save_steps", "--save_minutes", "--save_total_limit", "--checkpoint_dir",
+                 "--sitting_minutes"):
         assert name in out
+    assert "'latest'" in out and "keep only the last K" in out and "SIGTERM" in out
+
+
+# ---------------------------------------------------------------------------------------
+# Resume
+
+
+class Killed(Exception):
+    """The process died: nothing after the last resume checkpoint survives."""
+
+
+def _interrupt(monkeypatch, after_batches: int, how: str) -> None:
+    """Make this sitting's batch stream stop the run before its ``after_batches``-th batch.
+
+    ``kill`` raises (a hard kill); ``sigterm`` sends the process SIGTERM, as a pre-empted
+    machine does, and lets the run handle it.
+    """
+    real = finetune.iterate_batches
+
+    def stream(*args, **kwargs):
+        for i, batch in enumerate(real(*args, **kwargs)):
+            if i == after_batches:
+                if how == "kill":
+                    raise Killed
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    monkeypatch.setattr(finetune, "iterate_batches", stream)
+
+
+@pytest.fixture(scope="module")
+def dropout_config(tmp_path_factory, micro_config) -> str:
+    """The micro model with dropout, so that the losses also depend on torch's RNG."""
+    path = tmp_path_factory.mktemp("cfg") / "gptj_micro_dropout.json"
+    values = json.loads(Path(micro_config).read_text())
+    values.update(resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1)
+    path.write_text(json.dumps(values))
+    return str(path)
+
+
+def _resumable_args(config: str, out: Path, **train_overrides) -> tuple:
+    # 32 examples in batches of 4 with 2 accumulation steps: 4 optimizer steps per epoch, 8 steps = 2 epochs.
+    return (ModelArguments(config_name=config, tokenizer_vocab_size=400, tokenizer_train_records=300),
+            DataArguments(synthetic_train_examples=32, max_new_tokens=16),  # no validation: no generation
+            TrainArguments(output_dir=str(out), per_device_train_batch_size=4, gradient_accumulation_steps=2,
+                           max_steps=8, learning_rate=3e-3, warmup_steps=2, logging_steps=1, torch_threads=1,
+                           seed=0, save_steps=3, save_total_limit=2, **train_overrides))
+
+
+def _log_rows(output_dir: Path, key: str) -> list:
+    rows = [json.loads(line) for line in (output_dir / "training_log.jsonl").read_text().splitlines()]
+    return [row[key] for row in rows if "loss" in row]
+
+
+def test_a_run_killed_preempted_and_resumed_matches_an_uninterrupted_run(tmp_path, dropout_config, monkeypatch):
+    """Three sittings — hard-killed after step 5, SIGTERM during step 7, then to the end — give the same
+    losses, learning rates and final weights as one uninterrupted run: weights, optimizer, schedule, data
+    position (mid-epoch and past an epoch boundary) and RNG all come back."""
+    from safetensors.torch import load_file
+
+    straight = tmp_path / "straight"
+    train(*_resumable_args(dropout_config, straight))
+
+    out = tmp_path / "resumed"
+    checkpoints = out / "checkpoints"
+    with monkeypatch.context() as patch:
+        _interrupt(patch, after_batches=10, how="kill")  # steps 1-5 done; checkpoint at step 3
+        with pytest.raises(Killed):
+            train(*_resumable_args(dropout_config, out))
+    assert (checkpoints / "latest").read_text().strip() == "step00000003"
+
+    with monkeypatch.context() as patch:
+        _interrupt(patch, after_batches=6, how="sigterm")  # this sitting starts at batch 6; SIGTERM in step 7
+        result = train(*_resumable_args(dropout_config, out, resume="latest"))
+    assert result["stopped_by"] == "sitting" and result["checkpoint"].endswith("step00000007")
+    # Retention: only the last two checkpoints are kept.
+    assert sorted(p.name for p in checkpoints.iterdir() if p.is_dir()) == ["step00000006", "step00000007"]
+    assert not (out / "model.safetensors").exists()  # a sitting that stops early exports nothing
+
+    # The third sitting names its checkpoint: at step 7 the first epoch is skipped whole.
+    result = train(*_resumable_args(dropout_config, out, resume=str(checkpoints / "step00000007")))
+    assert result["steps"] == 8
+
+    assert _log_rows(out, "step") == list(range(1, 9))  # steps trained twice appear once
+    assert _log_rows(out, "loss") == pytest.approx(_log_rows(straight, "loss"), abs=1e-6, rel=0)
+    assert _log_rows(out, "lr") == pytest.approx(_log_rows(straight, "lr"), rel=1e-12)
+    resumed, uninterrupted = load_file(out / "model.safetensors"), load_file(straight / "model.safetensors")
+    assert all(torch.allclose(resumed[k], uninterrupted[k], atol=1e-6, rtol=0) for k in uninterrupted)
+
+    from model.checkpoint import read_metadata
+
+    training = read_metadata(out)["training"]
+    assert training["sittings"] == 3 and len(training["commands"]) == 3 and training["optimizer_steps"] == 8
+    assert training["data_mix"]["synthetic_examples"] == 32
+    assert training["wall_minutes"] > 0 and training["train_minutes"] > 0
+
+
+def test_resume_refuses_arguments_that_change_the_steps(tmp_path):
+    from dataclasses import asdict
+
+    from train.checkpointing import check_same_run, find_checkpoint
+
+    def run_args(**train_values):
+        return {"model": asdict(ModelArguments(config_name="c.json")), "data": asdict(DataArguments()),
+                "train": asdict(TrainArguments(**train_values))}
+
+    saved = {"args": run_args(learning_rate=1e-3)}
+    check_same_run(saved, run_args(learning_rate=1e-3, logging_steps=1, save_minutes=5, resume="latest"))
+    with pytest.raises(ValueError, match="--learning_rate 0.001"):
+        check_same_run(saved, run_args(learning_rate=2e-3))
+    with pytest.raises(FileNotFoundError, match="start the run without --resume"):
+        find_checkpoint("latest", tmp_path)
+
+
+def test_time_schedule_continues_across_sittings():
+    """With --schedule_by_time the schedule's training time is restored with the scheduler state, and the
+    loop's clock starts from the time the earlier sittings spent."""
+    from train.checkpointing import Stopwatch
+
+    def scheduler(schedule):
+        return torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0),
+                                                 schedule)
+
+    first = Schedule(total_steps=10_000, warmup_steps=0, time_budget_s=100.0)
+    first_sitting = scheduler(first)
+    first.elapsed_s = 60.0
+    first_sitting.optimizer.step()
+    first_sitting.step()
+    second = Schedule(total_steps=10_000, warmup_steps=0, time_budget_s=100.0)
+    second_sitting = scheduler(second)
+    second_sitting.load_state_dict(first_sitting.state_dict())
+    assert second.elapsed_s == 60.0 and second_sitting.get_last_lr() == first_sitting.get_last_lr()
+    assert first(1) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.6)))  # 60 % of the time budget
+    assert 60.0 <= Stopwatch(offset=60.0).seconds() < 61.0

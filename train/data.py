@@ -33,7 +33,7 @@ from typing import Iterator, Mapping, Sequence
 
 import torch
 
-from formats.prompt import build_completion, fit_prompt, model_input, split_ocr
+from formats.prompt import build_completion, fit_prompt, model_input, prompt_budget, split_ocr
 from formats.tags import END_TAG, FIELDS
 
 IGNORE_INDEX = -100
@@ -170,10 +170,7 @@ class Encoder:
         return self.tokenizer.encode(" " + sample.completion(), add_special_tokens=False) + [self.eos_id]
 
     def prompt_budget(self) -> int:
-        budget = self.max_length - (self.max_new_tokens or 0)
-        if self.max_prompt_tokens:
-            budget = min(budget, self.max_prompt_tokens)
-        return budget
+        return prompt_budget(self.max_length, self.max_new_tokens or 0, self.max_prompt_tokens)
 
     def prompt(self, sample: Sample) -> tuple[list[int], bool]:
         if sample.prompt_text is not None:
@@ -253,18 +250,27 @@ def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]
 
 
 def iterate_batches(examples: Sequence[Example], batch_size: int, pad_id: int, seed: int, epochs: float = 1.0,
-                    rank: int = 0, world_size: int = 1) -> Iterator[dict[str, torch.Tensor]]:
-    """Collated batches for ``epochs`` passes (a fraction of a pass stops early), this rank's share."""
+                    rank: int = 0, world_size: int = 1, skip: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+    """Collated batches for ``epochs`` passes (a fraction of a pass stops early), this rank's share.
+
+    The order depends only on the arguments (epoch ``e`` is shuffled with ``seed + e``), so
+    ``skip`` — batches of all ranks already trained on — resumes the stream exactly where a
+    checkpoint left it; skipped batches are not collated.
+    """
     epoch = 0
     produced = 0
     per_epoch = math.ceil(len(examples) / batch_size)
     total = math.ceil(per_epoch * epochs)
     while produced < total:
+        if produced + per_epoch <= skip:  # a whole epoch already trained: do not even shuffle it
+            produced += per_epoch
+            epoch += 1
+            continue
         batches = bucketed_batches(examples, batch_size, seed + epoch)
         for batch in batches:
             if produced >= total:
                 return
-            if produced % world_size == rank:
+            if produced >= skip and produced % world_size == rank:
                 yield collate([examples[i] for i in batch], pad_id)
             produced += 1
         epoch += 1
