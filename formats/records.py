@@ -37,6 +37,7 @@ REASONS: dict[str, str] = {
     "bad_type": "a column has a type the job cannot read as text (e.g. a number id, a list of numbers)",
     "bad_language": "the language is not an ISO 639-1 code",
     "bad_encoding": "a carried text column holds bytes that are not UTF-8 (dead-lettered at read)",
+    "bad_value": "a value Arrow cannot convert to Python or back, e.g. epoch ms in a timestamp[s] (at read)",
     "empty_ocr": "no OCR line is left on either side after cleaning",
     "duplicate_id": "another row of the run has the same id; one is kept",
     "prompt_error": "the prompt could not be built within the token budget",

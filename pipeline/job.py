@@ -92,6 +92,9 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         inputs = InputPlan(files=(), carried_schema=pa.schema([]))
         metadata, version, context = {}, OFFLINE_MODEL_VERSION, GPTJ_CONTEXT
     max_new_tokens = options.max_new_tokens or metadata.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
+    if not 0 < max_new_tokens < context:  # else every record would be dead-lettered as prompt_error
+        raise InputError(f"--max_new_tokens {max_new_tokens}: must be at least 1 and leave room for the prompt "
+                         f"in the model's context of {context} tokens")
     budget = prompt_budget(context, max_new_tokens, options.max_prompt_tokens)  # training's rule too
     return JobPlan(
         run_id=options.run_id or new_run_id(),

@@ -1,8 +1,10 @@
 """Checks on the input files before the job does any work (SPEC §2).
 
-A file that is not Parquet or lacks a required column stops the job with one line that
-names the file and the problem, instead of failing workers an hour into a run. Only the
-Parquet footers are read, through Beam's filesystems so that gs:// works the same.
+A file that is not Parquet, lacks a required column, names a column twice, or carries a
+column whose output name another column already has, stops the job with one line that
+names the file and the problem (exit status 2), instead of failing workers an hour into a
+run. Only the Parquet footers are read, through Beam's filesystems so that gs:// works the
+same.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from formats.records import ColumnNames
+from formats.schemas import output_schema
 from pipeline.footers import read_footer
 
 
@@ -36,6 +39,9 @@ def check_inputs(pattern: str, columns: ColumnNames) -> InputPlan:
     carried: list[pa.Schema] = []
     for path in files:
         schema = _read_schema(path)
+        twice = sorted({name for name in schema.names if schema.names.count(name) > 1})
+        if twice:  # rows are dicts by column name: one of the two values would be lost
+            raise InputError(f"{path}: column(s) {', '.join(twice)} appear more than once")
         missing = sorted(required - set(schema.names))
         if missing:
             raise InputError(f"{path}: missing required column(s) {', '.join(missing)}")
@@ -45,6 +51,10 @@ def check_inputs(pattern: str, columns: ColumnNames) -> InputPlan:
         carried_schema = pa.unify_schemas(carried)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise InputError(f"{pattern}: files disagree on the type of a carried column ({error})") from None
+    try:
+        output_schema(carried_schema)
+    except ValueError as error:  # e.g. both title and input_title: one output name for two columns
+        raise InputError(f"{pattern}: {error}") from None
     return InputPlan(files=files, carried_schema=carried_schema)
 
 

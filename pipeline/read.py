@@ -1,34 +1,62 @@
-"""Arrow tables from Beam's Parquet source → row dicts, without crashing on invalid UTF-8.
+"""Arrow tables from Beam's Parquet source → row dicts, without one row's value stopping the job.
 
 Beam's ``ReadFromParquet`` turns each row group into rows with ``Table.to_pydict()``, which
-raises ``UnicodeDecodeError`` for the whole row group when one string value is not valid
-UTF-8 (Parquet writers do not all validate it; a lone surrogate written by a careless
-encoder is the usual culprit). That would stop the job mid-run. So the job reads with
-``ReadFromParquetBatched`` (Beam's source, same splitting) and converts here:
+raises for the whole row group when one value cannot become a Python object: a string that
+is not valid UTF-8 (``UnicodeDecodeError``; Parquet writers do not all validate it), a
+``timestamp[s]`` column holding epoch milliseconds or a far-future ``date32``
+(``OverflowError: date value out of range``), a nanosecond timestamp beyond ``datetime``'s
+range (``ValueError``), a time zone Python does not know. That would stop the job mid-run,
+and every later run on the same input. So the job reads with ``ReadFromParquetBatched``
+(Beam's source, same splitting) and converts here, column by column:
 
-* a column that decodes is converted as Beam would;
-* a column that does not is re-read as bytes (``string`` → ``binary``, also inside lists
-  and structs), row by row:
+* a column that converts is taken as Beam would take it;
+* one that does not is re-read with its strings as bytes (``string`` → ``binary``, also
+  inside lists and structs), and, if that still fails, value by value, so each failure is
+  pinned to its row:
 
-  - in ``id``, OCR and ``language`` the bytes go to validation, which has a policy for
-    bytes already (records.py: a non-UTF-8 ``id`` or ``language`` is ``bad_type``, OCR is
-    decoded with replacement characters);
-  - in a carried column, a row whose value does not decode is dead-lettered here with
-    reason ``bad_encoding`` (stage ``read``): writing it would fail the Parquet sink, and
-    carried values are passed through unchanged, never repaired; the other rows of that
-    column get their text back.
+  - a value that cannot be converted at all makes its row a dead letter with reason
+    ``bad_value`` (stage ``read``) naming the column, its Arrow type and the error; in
+    ``record_json`` the value is the stored number for dates, times and timestamps
+    (what a person needs to repair it), else null;
+  - bytes in ``id``, OCR and ``language`` go to validation, which has a policy for bytes
+    already (records.py: a non-UTF-8 ``id`` or ``language`` is ``bad_type``, OCR is decoded
+    with replacement characters);
+  - bytes in a carried column that do not decode make the row a dead letter with reason
+    ``bad_encoding``: carried values are passed through unchanged, never repaired;
+
+* a carried value is passed on only if it converts back to its column's Arrow type (what
+  the Parquet sink does with every row), checked once per column and row by row only when
+  that fails: a value the sink cannot write would otherwise fail the whole run at the end.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
-from pipeline.dead_letter import METRICS_NAMESPACE
 from formats.records import ColumnNames, record_json
-from pipeline.dead_letter import DEAD, dead_letter
+from pipeline.dead_letter import DEAD, METRICS_NAMESPACE, dead_letter
+
+BAD_VALUE, BAD_ENCODING = "bad_value", "bad_encoding"
+
+
+@dataclass(frozen=True)
+class Unconvertible:
+    """Stands for a value Arrow could not turn into a Python object."""
+
+    error: str
+    stored: Any  # the stored integer of a date/time/timestamp/duration, else None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one value of a row cannot be passed on: ``reason`` is ``bad_value`` or ``bad_encoding``."""
+
+    reason: str
+    detail: str
 
 
 def as_binary_type(arrow_type: pa.DataType) -> pa.DataType:
@@ -67,16 +95,84 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _column_values(column: pa.ChunkedArray) -> tuple[list[Any], bool]:
-    """The column as Python values, and whether it had to be read as bytes."""
+def _stored_value(column: pa.ChunkedArray, n: int) -> Any:
+    """The integer a date/time/timestamp/duration value is stored as (epoch ms in a ``timestamp[s]``...), else None."""
+    if not (pa.types.is_temporal(column.type) and column.type.bit_width in (32, 64)):
+        return None
+    storage = pa.int32() if column.type.bit_width == 32 else pa.int64()
+    return column.slice(n, 1).combine_chunks().view(storage)[0].as_py()
+
+
+def _one_value(column: pa.ChunkedArray, n: int) -> Any:
+    """Value ``n`` as Python, or ``Unconvertible``. Any error converting a single value is that value's fault."""
+    try:
+        return column[n].as_py()
+    except Exception as error:  # OverflowError, ValueError, unknown time zone ... all mean "not convertible"
+        return Unconvertible(f"{type(error).__name__}: {error}", _stored_value(column, n))
+
+
+def column_values(column: pa.ChunkedArray) -> tuple[list[Any], bool]:
+    """The column as Python values (``Unconvertible`` where a value is not), and whether strings came as bytes."""
     try:
         return column.to_pylist(), False
-    except UnicodeDecodeError:
-        return column.cast(as_binary_type(column.type)).to_pylist(), True
+    except Exception:  # a bad value somewhere in the column: see the module docstring
+        pass
+    as_bytes = as_binary_type(column.type) != column.type
+    if as_bytes:
+        try:
+            as_binary = column.cast(as_binary_type(column.type))
+            # Structs are cast field by field by name: with a name used twice pyarrow builds an invalid
+            # array (whose values would abort the process), so the cast is checked before any use.
+            as_binary.validate()
+        except pa.ArrowException:
+            as_bytes = False
+        else:
+            column = as_binary
+            try:
+                return column.to_pylist(), True
+            except Exception:
+                pass
+    return [_one_value(column, n) for n in range(len(column))], as_bytes
+
+
+def _unwritable(values: list[Any], arrow_type: pa.DataType) -> dict[int, str]:
+    """Rows whose value would not convert back to ``arrow_type`` (as the Parquet sink converts), with the error."""
+    try:
+        pa.array(values, type=arrow_type)
+        return {}
+    except Exception:
+        pass
+    failures = {}
+    for n, value in enumerate(values):
+        try:
+            pa.array([value], type=arrow_type)
+        except Exception as error:  # pyarrow raises several types; each means "this value cannot be written"
+            failures[n] = f"{type(error).__name__}: {error}"
+    return failures
+
+
+def convert_column(column: pa.ChunkedArray, carried: bool) -> tuple[list[Any], dict[int, Problem]]:
+    """Python values of one column and the problems of its rows (see the module docstring)."""
+    values, as_bytes = column_values(column)
+    problems: dict[int, Problem] = {}
+    for n, value in enumerate(values):
+        if isinstance(value, Unconvertible):
+            problems[n] = Problem(BAD_VALUE, f"a {column.type} value Python cannot represent ({value.error})")
+            values[n] = value.stored
+        elif carried and as_bytes:
+            try:
+                values[n] = decode_text(value)
+            except UnicodeDecodeError:
+                problems[n] = Problem(BAD_ENCODING, "text that is not UTF-8")
+    if carried:
+        written = [None if n in problems else value for n, value in enumerate(values)]
+        for n, error in _unwritable(written, column.type).items():
+            problems[n] = Problem(BAD_VALUE, f"a value that cannot be written back as {column.type} ({error})")
+    return values, problems
 
 
 class TableToRows(beam.DoFn):
-    """One Arrow table (a row group) → one dict per row, or a ``bad_encoding`` dead letter."""
+    """One Arrow table (a row group) → one dict per row, or a ``bad_value``/``bad_encoding`` dead letter."""
 
     def __init__(self, columns: ColumnNames, run_id: str):
         self._id = columns.id
@@ -86,23 +182,17 @@ class TableToRows(beam.DoFn):
 
     def process(self, table: pa.Table) -> Iterable[Any]:
         values: dict[str, list[Any]] = {}
-        as_bytes: list[str] = []  # carried columns read as bytes, to decode per row
-        for name in table.column_names:
-            values[name], undecodable = _column_values(table.column(name))
-            if undecodable and name not in self._own:
-                as_bytes.append(name)
+        problems: dict[str, dict[int, Problem]] = {}
+        for index, name in enumerate(table.column_names):  # by index: preflight refuses duplicate names
+            values[name], problems[name] = convert_column(table.column(index), carried=name not in self._own)
         for n in range(table.num_rows):
             row = {name: column[n] for name, column in values.items()}
-            bad = []
-            for name in as_bytes:
-                try:
-                    row[name] = decode_text(row[name])
-                except UnicodeDecodeError:
-                    bad.append(name)
-            if bad:
-                self._read.inc()  # ValidateRecords counts the rows it sees; this one stops here
-                yield beam.pvalue.TaggedOutput(DEAD, dead_letter(
-                    "read", "bad_encoding", f"carried column(s) {', '.join(bad)} hold text that is not UTF-8",
-                    _text_or_none(row.get(self._id)), record_json(row), self._run_id))
-            else:
+            found = {name: by_row[n] for name, by_row in problems.items() if n in by_row}
+            if not found:
                 yield row
+                continue
+            self._read.inc()  # ValidateRecords counts the rows it sees; this one stops here
+            reason = BAD_VALUE if any(p.reason == BAD_VALUE for p in found.values()) else BAD_ENCODING
+            detail = "; ".join(f"column {name!r}: {problem.detail}" for name, problem in found.items())
+            yield beam.pvalue.TaggedOutput(DEAD, dead_letter(
+                "read", reason, detail, _text_or_none(row.get(self._id)), record_json(row), self._run_id))

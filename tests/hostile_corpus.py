@@ -39,6 +39,7 @@ STANDARD = pa.schema([("case", pa.string()), ("id", pa.string()), ("front_ocr", 
                       ("back_ocr", pa.list_(pa.string())), ("language", pa.string()), ("note", pa.string())])
 GOOD = ["KEYSTONE PRESS AGENCY", "12 March 1964"]
 LONE_SURROGATE = "\ud800".encode("utf-8", "surrogatepass")  # b"\xed\xa0\x80": not valid UTF-8
+TAKEN_AT_S, FILED_ON_DAYS = 1_700_000_000, 19_000  # 2023-11-14T22:13:20Z, 2022-01-08
 NEAR_MISSES = {"spaced": "< title >", "upper": "<TITLE>", "unclosed-b": "a<b c", "closing": "</title>",
                "unclosed-title": "<title WILLIAM", "eot": "<|endoftext|>", "doubled": "<<END>>"}
 
@@ -111,6 +112,23 @@ def _invalid_utf8_file() -> tuple[list[Case], pa.Table]:
     return cases, table
 
 
+def _bad_values_file() -> tuple[list[Case], pa.Table]:
+    """One row group whose carried date and timestamp columns hold values Python cannot represent."""
+    cases = [
+        Case("values-ok", "valid row beside the two below: a timestamp and a date32 in range", WRITTEN),
+        Case("timestamp-ms-as-s", "a carried timestamp[s] column holding epoch milliseconds (year 55,000)",
+             dead("read", "bad_value")),
+        Case("date-far-future", "a carried date32 of 100,000,000 days (year 275,000)", dead("read", "bad_value")),
+    ]
+    table = pa.table({
+        "case": pa.array([case.name for case in cases]), "id": pa.array([case.name for case in cases]),
+        "front_ocr": pa.array([["1964"]] * 3), "back_ocr": pa.array([GOOD] * 3),
+        "taken_at": pa.array([TAKEN_AT_S, TAKEN_AT_S * 1000, TAKEN_AT_S], pa.timestamp("s")),
+        "filed_on": pa.array([FILED_ON_DAYS, FILED_ON_DAYS, 10**8], pa.date32()),
+    })
+    return cases, table
+
+
 def _typed_file(case: Case, **columns: pa.Array) -> tuple[list[Case], pa.Table]:
     """A one-row file whose columns have the given (possibly wrong) types; defaults are good values."""
     full = {"case": pa.array([case.name]), "id": pa.array([case.name]),
@@ -124,6 +142,7 @@ def _files() -> dict[str, tuple[list[Case], pa.Table]]:
         "standard": ([case for case, _ in standard],
                      pa.Table.from_pylist([{"case": case.name, **row} for case, row in standard], STANDARD)),
         "invalid-utf8": _invalid_utf8_file(),
+        "bad-values": _bad_values_file(),
         "id-int": _typed_file(Case("id-int", "id column of type int64", dead("validate", "bad_type")),
                               id=pa.array([42])),
         "id-list": _typed_file(Case("id-list", "id column of type list<int64>", dead("validate", "bad_type")),
@@ -179,4 +198,6 @@ STOPS: dict[str, str] = {
     "not-parquet": "a CSV file named .parquet among good files",
     "missing-column": "a file without back_ocr among good files",
     "carried-conflict": "two files disagree on the type of a carried column",
+    "duplicate-column": "a file with two columns named id",
+    "output-name-collision": "carried columns title and input_title (both would be written as input_title)",
 }

@@ -30,14 +30,16 @@ LOCAL = {"formats", "model", "pipeline", "train", "bench", "tests", "__future__"
 def _setup_requirements() -> tuple[set[str], dict[str, set[str]]]:
     """Canonical names in ``install_requires`` and in each extra, read from setup.py's ``setup(...)`` call."""
     tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
-    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setup")
+    call = next(node for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setup")
     keywords = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords
                 if keyword.arg in ("install_requires", "extras_require")}
 
     def names(requirements: list[str]) -> set[str]:
         return {canonicalize_name(Requirement(text).name) for text in requirements}
 
-    return names(keywords["install_requires"]), {extra: names(reqs) for extra, reqs in keywords["extras_require"].items()}
+    extras = {extra: names(requirements) for extra, requirements in keywords["extras_require"].items()}
+    return names(keywords["install_requires"]), extras
 
 
 def _imports(path: Path) -> Iterator[tuple[str, bool]]:

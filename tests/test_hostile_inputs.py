@@ -8,27 +8,27 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.job import run
-from pipeline.preflight import InputError
+from pipeline.job import main, run
 from formats.prompt import build_prompt, prompt_hash, split_ocr
 from tests.hostile_corpus import (
-    EMPTY_FILES, GOOD, KEPT_OR_DUPLICATE, LONE_SURROGATE, NOTHING, STANDARD, STOPS, TRUNCATED, WRITTEN, standard_rows, write_corpus,
+    EMPTY_FILES, FILED_ON_DAYS, GOOD, KEPT_OR_DUPLICATE, LONE_SURROGATE, NOTHING, STANDARD, STOPS, TAKEN_AT_S,
+    TRUNCATED, WRITTEN, standard_rows, write_corpus,
 )
-from tests.tiny_checkpoint import build_tiny_checkpoint
 
 STOP = "stop before any work"
 DOCS = Path(__file__).parents[1] / "README.md"
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> str:
-    return str(build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny"))
+def checkpoint(tiny_checkpoint) -> str:
+    return str(tiny_checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,25 @@ def test_invalid_utf8_costs_only_its_own_row(hostile_run):
     assert "note" in carried[0]["detail"]
 
 
+def test_a_value_python_cannot_represent_costs_only_its_own_row(hostile_run):
+    """Epoch ms in a timestamp[s] column and a far-future date32: a dead letter naming the column, with the
+    stored number in record_json; the valid row of the same row group is written with its values."""
+    _, _, written, dead = hostile_run
+    by_case = {row["case"]: row for row in written}
+    assert by_case["values-ok"]["taken_at"] == datetime.fromtimestamp(TAKEN_AT_S, timezone.utc).replace(tzinfo=None)
+    assert by_case["values-ok"]["filed_on"] == date(1970, 1, 1) + timedelta(days=FILED_ON_DAYS)
+    bad = {json.loads(row["record_json"])["case"]: row for row in dead if row["reason"] == "bad_value"}
+    assert sorted(bad) == ["date-far-future", "timestamp-ms-as-s"]
+    assert {row["stage"] for row in bad.values()} == {"read"}
+    assert bad["timestamp-ms-as-s"]["id"] == "timestamp-ms-as-s"
+    ms_as_s, far_future = bad["timestamp-ms-as-s"]["detail"], bad["date-far-future"]["detail"]
+    assert "column 'taken_at'" in ms_as_s and "out of range" in ms_as_s
+    assert "column 'filed_on'" in far_future and "taken_at" not in far_future
+    # Parquet has no seconds unit: the column comes back as timestamp[ms], so the stored number is in ms.
+    assert json.loads(bad["timestamp-ms-as-s"]["record_json"])["taken_at"] == TAKEN_AT_S * 1000 * 1000
+    assert json.loads(bad["date-far-future"]["record_json"])["filed_on"] == 10**8
+
+
 def test_dead_letters_keep_the_raw_row_as_ascii_json(hostile_run):
     _, _, _, dead = hostile_run
     for row in dead:
@@ -142,6 +161,15 @@ def _stop_input(kind: str, folder: Path) -> tuple[str, str]:
     if kind == "missing-column":
         pq.write_table(pa.table({"id": ["a"], "front_ocr": ["x"]}), folder / "two-columns.parquet")
         return str(folder / "*.parquet"), r"two-columns\.parquet: missing required column\(s\) back_ocr"
+    if kind == "duplicate-column":
+        table = pa.table([pa.array(["a"]), pa.array(["b"]), pa.array([["x"]]), pa.array([["y"]])],
+                         names=["id", "id", "front_ocr", "back_ocr"])
+        pq.write_table(table, folder / "two-ids.parquet")
+        return str(folder / "*.parquet"), r"two-ids\.parquet: column\(s\) id appear more than once"
+    if kind == "output-name-collision":
+        pq.write_table(pa.table({"id": ["a"], "front_ocr": ["x"], "back_ocr": ["y"], "title": ["t"],
+                                 "input_title": ["u"]}), folder / "titles.parquet")
+        return str(folder / "*.parquet"), r"would be written as 'input_title', which another column already uses"
     if kind == "carried-conflict":
         pq.write_table(pa.table({"id": ["a"], "front_ocr": ["x"], "back_ocr": ["y"], "note": [1]}),
                        folder / "int-note.parquet")
@@ -150,10 +178,23 @@ def _stop_input(kind: str, folder: Path) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("kind", sorted(STOPS))
-def test_unusable_input_stops_before_any_work_with_a_clear_message(kind, checkpoint, tmp_path):
+def test_unusable_input_stops_before_any_work_with_a_clear_message(kind, checkpoint, tmp_path, capsys):
     pattern, message = _stop_input(kind, tmp_path / "in")
-    with pytest.raises(InputError, match=message):
-        run(["--input", pattern, "--output", str(tmp_path / "out"), "--model", checkpoint])
+    assert main(["--input", pattern, "--output", str(tmp_path / "out"), "--model", checkpoint]) == 2
+    error = capsys.readouterr().err
+    assert re.fullmatch(r"error: [^\n]+\n", error) and re.search(message, error), error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("max_new_tokens", ["256", "100000", "-1"])
+def test_a_generation_limit_the_context_cannot_hold_is_refused_before_any_work(max_new_tokens, checkpoint,
+                                                                               tmp_path, capsys):
+    """The tiny model's context is 256 tokens: 256 new tokens would leave none for the prompt."""
+    _good_file(tmp_path / "in")
+    argv = ["--input", str(tmp_path / "in" / "*.parquet"), "--output", str(tmp_path / "out"), "--model", checkpoint]
+    assert main(argv + ["--max_new_tokens", max_new_tokens]) == 2
+    error = capsys.readouterr().err
+    assert re.fullmatch(rf"error: --max_new_tokens {max_new_tokens}: [^\n]+ context of 256 tokens\n", error), error
     assert not (tmp_path / "out").exists()
 
 
@@ -176,7 +217,7 @@ def test_a_corrupt_data_page_fails_the_run_cleanly(checkpoint, tmp_path):
     data = bytearray((tmp_path / "in" / "good.parquet").read_bytes())
     data[4:60] = b"\xff" * 56  # the first column chunk's page header, after the "PAR1" magic
     (tmp_path / "in" / "good.parquet").write_bytes(bytes(data))
-    with pytest.raises(Exception):
+    with pytest.raises(OSError, match="Deserializing page header failed"):  # pyarrow's error, through Beam
         run(["--input", str(tmp_path / "in" / "*.parquet"), "--output", str(tmp_path / "out"), "--model", checkpoint])
     assert not (tmp_path / "out" / "manifest.json").exists()
     assert list((tmp_path / "out").glob("records/*.parquet")) == []

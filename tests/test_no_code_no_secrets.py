@@ -168,7 +168,7 @@ def test_ordinary_names(name):
     ("gs://oauth2:ya29.a0AfH6SM-token@bucket/x", "gs://<redacted>@bucket/x"),
     ("https://h/o?X-Amz-Signature=ab12&X-Amz-Date=2024", "https://h/o?X-Amz-Signature=<redacted>&X-Amz-Date=2024"),
     ("url https://h/o?alt=media&access_token=tok123 end", "url https://h/o?alt=media&access_token=<redacted> end"),
-    ("https://acct.blob.core.windows.net/c/b?sv=2022&sig=abc%2Bdef", "https://acct.blob.core.windows.net/c/b?sv=2022&sig=<redacted>"),
+    ("https://a.blob.core.windows.net/c?sv=1&sig=ab%2Bc", "https://a.blob.core.windows.net/c?sv=1&sig=<redacted>"),
     ("Authorization: Bearer ya29.c.b0Aaekm1", "Authorization: Bearer <redacted>"),
     ("gs://bucket/models/tiny?generation=17", "gs://bucket/models/tiny?generation=17"),  # not a secret
     ("https://h/v1/complete?max_tokens=64&n=1", "https://h/v1/complete?max_tokens=64&n=1"),  # not a secret
