@@ -27,7 +27,6 @@ class EngineConfig:
     engine: str = "hf"
     device: str = "auto"
     dtype: str = "auto"
-    tensor_parallel: int = 1
     kernel_inject: bool = False
     allow_pickle_weights: bool = False
     torch_threads: int | None = None

@@ -37,7 +37,7 @@ def load_engine(checkpoint: str, config: EngineConfig = EngineConfig()) -> Engin
     torch.set_num_threads(config.torch_threads or available_cpus())  # why: model/threads.py
     tokenizer = load_tokenizer(checkpoint)
     device = resolve_device(config.device)
-    check_model_fits(checkpoint, device, resolve_dtype(config.dtype, device), config.tensor_parallel)
+    check_model_fits(checkpoint, device, resolve_dtype(config.dtype, device))
     model = load_model(checkpoint, config.device, config.dtype, config.allow_pickle_weights)
     if config.engine == "deepspeed":
         model = deepspeed_module(model, config)
@@ -48,7 +48,9 @@ def deepspeed_module(model: PreTrainedModel, config: EngineConfig) -> PreTrained
     """Wrap the model with ``deepspeed.init_inference`` and return the module that generates.
 
     Kernel injection (fused fp16 kernels) is a GPU feature; on CPU DeepSpeed runs the
-    original modules, which keeps outputs equal to ``hf``.
+    original modules, which keeps outputs equal to ``hf``. One process, one device: a Beam
+    SDK worker is not started by the ``deepspeed`` launcher, so there is no process group
+    to split the model over GPUs (one model per GPU, ``--model_copies``, instead).
     """
     import deepspeed  # imported here: the hf engine must work without DeepSpeed installed
 
@@ -56,7 +58,7 @@ def deepspeed_module(model: PreTrainedModel, config: EngineConfig) -> PreTrained
     device = resolve_device(config.device)
     engine = deepspeed.init_inference(
         model,
-        tensor_parallel={"tp_size": config.tensor_parallel},
+        tensor_parallel={"tp_size": 1},
         dtype=resolve_dtype(config.dtype, device),
         replace_with_kernel_inject=config.kernel_inject and device.type == "cuda",
     )

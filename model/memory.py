@@ -59,17 +59,17 @@ def available_bytes(device: torch.device) -> int:
     return free
 
 
-def check_model_fits(local_dir: str, device: torch.device, dtype: torch.dtype, shards: int = 1,
+def check_model_fits(local_dir: str, device: torch.device, dtype: torch.dtype,
                      available: int | None = None) -> None:
     """Raise ``ModelDoesNotFitError`` with the figures when the weights cannot fit on ``device``.
 
-    ``shards``: GPUs the weights are split over (``--tensor_parallel``); each holds its share.
+    The whole model is on one device: each worker process or GPU holds its own copy.
     """
-    needed = int(weight_bytes(local_dir, dtype) * HEADROOM / shards)
+    needed = int(weight_bytes(local_dir, dtype) * HEADROOM)
     free = available_bytes(device) if available is None else available
     if needed > free:
         dtype_name = str(dtype).removeprefix("torch.")
         raise ModelDoesNotFitError(
             f"{local_dir}: the model needs about {needed / 2**30:.2f} GiB as {dtype_name} on {device}, but only "
-            f"{free / 2**30:.2f} GiB are free there. Use a machine with more memory, a GPU, --dtype float16 or "
-            f"bfloat16, or --tensor_parallel to split it over GPUs.")
+            f"{free / 2**30:.2f} GiB are free there. Use a machine with more memory, a GPU, or --dtype float16 or "
+            f"bfloat16.")

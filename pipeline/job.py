@@ -107,7 +107,7 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         model_version=version,
         model_cache_dir=options.model_cache_dir,
         engine=EngineConfig(engine=options.engine, device=options.device, dtype=options.dtype,
-                            tensor_parallel=options.tensor_parallel, kernel_inject=options.kernel_inject,
+                            kernel_inject=options.kernel_inject,
                             allow_pickle_weights=options.allow_pickle_weights, torch_threads=options.torch_threads),
         batching=BatchingConfig(
             min_batch_size=options.min_batch_size, max_batch_size=options.max_batch_size,

@@ -49,8 +49,6 @@ class BackstampOptions(PipelineOptions):
         model.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda.")
         model.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
                            help="auto: float16 on GPU, float32 on CPU.")
-        model.add_argument("--tensor_parallel", type=int, default=1,
-                           help="deepspeed engine: GPUs of one worker to split the model over.")
         model.add_argument("--kernel_inject", action="store_true", default=False,
                            help="deepspeed engine on GPU: DeepSpeed's fused inference kernels. Off by default: with "
                                 "transformers 5 and deepspeed 0.19.8 GPT-J injection fails on the first forward pass "
