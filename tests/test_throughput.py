@@ -248,7 +248,7 @@ def test_the_job_verifies_deepspeed_and_reports_padding(tiny, tmp_path):
 
 
 def test_the_job_stops_when_the_engine_fails_verification(tiny, tmp_path, deepspeed_loads_another_model):
-    with pytest.raises(Exception, match="differs from the hf engine"):
+    with pytest.raises(EngineMismatchError, match=BROKEN_ENGINES["answers_differently"]):
         run(["--input", _input(tmp_path, 3), "--output", str(tmp_path / "out"), "--model", tiny,
              "--engine", "deepspeed", "--engine_check", "refuse"])
     assert not (tmp_path / "out" / "manifest.json").exists()
