@@ -3,7 +3,7 @@
 # through the whole job with the demo model on DirectRunner, output under ./out/sample.
 #
 #   ./run_pipeline.sh [local] [extra pipeline flags]
-#   ./run_pipeline.sh backfill --input GLOB --output PREFIX [--run_date YYYY-MM-DD] [--reprocess]  (docs/backfill.md)
+#   ./run_pipeline.sh backfill --input GLOB --output WAREHOUSE --run_date YYYY-MM-DD [--catalog_uri URI] [--reprocess]  (docs/backfill.md; exit 4: another run committed the night)
 #   ./run_pipeline.sh dataflow --project P --region R --bucket B --image IMAGE --input GS_GLOB --model GS_PATH [--gpu nvidia-l4:1] [--dry_run]  (docs/runners.md)
 #   ./run_pipeline.sh flink --flink_master HOST:PORT --image IMAGE --input GLOB --output PREFIX --model PATH  (docs/runners.md)
 set -euo pipefail

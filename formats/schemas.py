@@ -46,6 +46,13 @@ DEAD_LETTER_SCHEMA = pa.schema([
 ])
 
 
+# The catalogue tables' own columns (SPEC §8), appended to the output and dead-letter rows of a backfill:
+# the night (the partition), and on output rows the marker of an id that left the catalogue that night.
+RUN_DATE_FIELD = pa.field("run_date", pa.date32(), nullable=False)
+WITHDRAWN_FIELD = pa.field("withdrawn", pa.bool_(), nullable=False)
+CATALOG_NAMES = frozenset((RUN_DATE_FIELD.name, WITHDRAWN_FIELD.name))
+
+
 def carried_name(name: str) -> str:
     """The output name of a carried input column: ``input_<name>`` if it collides, else unchanged."""
     return CARRIED_PREFIX + name if name in OUTPUT_NAMES else name

@@ -9,8 +9,8 @@ USAGE = """usage: python -m pipeline COMMAND [options]
 commands:
   run       process OCR records into catalogue fields (python -m pipeline run --help)
   evaluate  score predictions against labels          (python -m pipeline evaluate --help)
-  backfill  nightly incremental run into PREFIX/run_date=YYYY-MM-DD/ (python -m pipeline backfill --help)
-  latest    compact a backfill PREFIX to one row per id (python -m pipeline latest --help)
+  backfill  nightly run committed into the Iceberg catalogue tables (python -m pipeline backfill --help)
+  latest    each id's newest row of a backfill warehouse  (python -m pipeline latest --help)
   review    write a run's review queue as Parquet       (python -m pipeline review --help)
   report    write a run's HTML review report            (python -m pipeline report --help)
 """

@@ -1,20 +1,16 @@
-"""Nightly backfill: process only what earlier runs under PREFIX have not, and commit each night whole.
+"""Nightly backfill into the catalogue tables (SPEC §8, docs/backfill.md).
 
-Layout (SPEC §5)::
+One night: read the whole catalogue, process only what changed since each id's newest
+committed row, and commit the night's rows to ``backstamp.records`` and its dead letters
+to ``backstamp.dead_letter`` (Iceberg, ``pipeline.catalog``), each in one snapshot.
 
-    PREFIX/run_date=YYYY-MM-DD/records/*.parquet      committed output of that night
-    PREFIX/run_date=YYYY-MM-DD/dead_letter/*.parquet
-    PREFIX/run_date=YYYY-MM-DD/manifest.json          the commit marker, written last
-    PREFIX/_staging/run_date=YYYY-MM-DD/RUN_ID/       where a run writes before it commits
-
-Commit protocol: a run writes its whole output to staging (Beam's Parquet sink), moves the
-finished files into the partition, then writes ``manifest.json``. Readers (the anti-join
-here, ``pipeline latest``) only look at partitions that have a manifest, so a run killed
-at any point leaves nothing visible; the next run of that date deletes the leftovers
-(staging, and partition files without a manifest) and does the night's work again. A
-partition with a manifest is never touched again: re-running its date does nothing.
-
-Every path goes through Beam's ``FileSystems``, so ``gs://`` prefixes work the same.
+The anti-join and the withdrawn marker work from each id's *state*: its newest committed
+event over both tables (nights in ``run_date`` order; on one night a row outranks a dead
+letter, since a duplicated id yields both). A prompted record is skipped only when its
+state is a row of the same ``input_hash`` and ``model_version``, so OCR that goes A → B → A
+is processed again on the third night, and an id whose newest event is a dead letter or a
+withdrawal is retried. An id whose state is a row but that tonight's input lacks gets a
+*withdrawn* row (``withdrawn = true``, fields empty), which ``latest`` does not serve.
 """
 from __future__ import annotations
 
@@ -22,31 +18,41 @@ import argparse
 import dataclasses
 import json
 import os
-import re
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadAllFromParquet
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from formats.elements import PromptedRecord
+from formats.schemas import RUN_DATE_FIELD, WITHDRAWN_FIELD
+from pipeline import catalog as cat
 from pipeline.dead_letter import METRICS_NAMESPACE
-from pipeline.job import execute, format_summary, new_run_id, plan_job
-from pipeline.manifest import Manifest, write_json
+from pipeline.footers import rows_per_file
+from pipeline.job import JobPlan, Written, build_rows, execute, format_summary, new_run_id, plan_job
+from pipeline.manifest import Manifest
 from pipeline.options import BackstampOptions
 from pipeline.preflight import InputError
+from pipeline.redaction import configure as configure_redaction
+from pipeline.redaction import redact, redacted_cli
 
-MANIFEST = "manifest.json"
-STAGING = "_staging"
-OUTPUT_FOLDERS = ("records", "dead_letter")
-DONE_COLUMNS = ["id", "input_hash", "model_version"]
-_PARTITION = re.compile(r"run_date=(\d{4}-\d{2}-\d{2})$")
+# Exit codes (docs/backfill.md)
+EXIT_OK = 0  # committed, or the night was already committed (nothing changed)
+EXIT_NOT_COMMITTED = 1  # the counts disagree: nothing committed
+EXIT_BAD_INPUT = 2  # bad input, options or warehouse
+# 3: an unforeseen error, reported as a redacted traceback (pipeline.redaction.EXIT_FAILED)
+EXIT_LOST_RACE = 4  # another run committed this night first: nothing committed
+
+STATE_COLUMNS = ["id", "input_hash", "model_version", "run_date", "processed_at", "withdrawn"]
+DEAD_STATE_COLUMNS = ["id", "run_date", "failed_at"]
+RECORD, WITHDRAWN, DEAD = "record", "withdrawn", "dead"
+_RANK = {DEAD: 0, RECORD: 1, WITHDRAWN: 1}  # same night: a row (or withdrawal) outranks a dead letter
 
 
 class BackfillOptions(PipelineOptions):
@@ -54,112 +60,216 @@ class BackfillOptions(PipelineOptions):
     def _add_argparse_args(cls, parser) -> None:
         group = parser.add_argument_group("Backstamp backfill")
         group.add_argument("--run_date", default=None,
-                           help="Partition to write, YYYY-MM-DD (default: today in UTC).")
+                           help="The night to commit, YYYY-MM-DD (default: today in UTC).")
         group.add_argument("--reprocess", action="store_true", default=False,
-                           help="Process every record, even those an earlier run wrote with this model.")
+                           help="Process every record, and replace the night if it is already committed.")
+        group.add_argument("--catalog_uri", default=None,
+                           help="Iceberg catalog: a SQLAlchemy URL (sqlite:///..., postgresql+psycopg2://...) or a "
+                                "REST catalog https://... (default for a local --output: sqlite:///OUTPUT/catalog.db; "
+                                "required for gs://).")
 
 
-@dataclass(frozen=True)
-class Partition:
-    """A committed night: ``path`` holds records/, dead_letter/ and manifest.json."""
-
-    run_date: str
-    path: str
+# State of an id: (run_date ISO, rank, event time, kind, input_hash, model_version); max() is the newest.
+State = tuple[str, int, Any, str, str, str]
 
 
-@dataclass(frozen=True)
-class BackfillOutcome:
-    """What one backfill call did. ``status``: committed, already_committed or not_committed."""
-
-    status: str
-    partition: str
-    manifest: dict[str, Any]
-    summary: str
+def record_state(row: dict[str, Any]) -> tuple[str, State]:
+    kind = WITHDRAWN if row["withdrawn"] else RECORD
+    return row["id"], (str(row["run_date"]), _RANK[kind], row["processed_at"], kind,
+                       row["input_hash"] or "", row["model_version"] or "")
 
 
-def normalise_prefix(prefix: str) -> str:
-    """Absolute for local paths (Beam's local matches return absolute paths), no trailing slash."""
-    prefix = prefix.rstrip("/")
-    return prefix if "://" in prefix else os.path.abspath(prefix)
+def dead_state(row: dict[str, Any]) -> tuple[str, State]:
+    return row["id"], (str(row["run_date"]), _RANK[DEAD], row["failed_at"], DEAD, "", "")
 
 
-def partition_path(prefix: str, run_date: str) -> str:
-    return FileSystems.join(prefix, f"run_date={run_date}")
+def newest(states: Iterable[State]) -> State:
+    """The newest event; associative and commutative, so Beam may combine in any order."""
+    return max(states, key=lambda state: state[:3])
 
 
-def committed_partitions(prefix: str) -> list[Partition]:
-    """The partitions under ``prefix`` that hold a manifest, oldest first; the rest are invisible."""
-    partitions = []
-    for metadata in FileSystems.match([FileSystems.join(prefix, "run_date=*", MANIFEST)])[0].metadata_list:
-        folder = FileSystems.split(metadata.path)[0]
-        found = _PARTITION.search(folder)
-        if found:
-            partitions.append(Partition(run_date=found.group(1), path=folder))
-    return sorted(partitions, key=lambda p: p.run_date)
+class CommittedState(beam.PTransform):
+    """(id, newest State) over the committed files of other nights (column projection: 6 columns read).
 
-
-def read_json(path: str) -> dict[str, Any]:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        return json.loads(handle.read().decode("utf-8"))
-
-
-def delete_tree(folder: str) -> int:
-    """Delete every file under ``folder`` (and the folder, on filesystems with folders); return the file count."""
-    files = [m.path for m in FileSystems.match([FileSystems.join(folder, "**")])[0].metadata_list]
-    if files:
-        FileSystems.delete(files)
-    if FileSystems.exists(folder):  # local folders (GCS has none once its objects are gone)
-        FileSystems.delete([folder])
-    return len(files)
-
-
-class SkipProcessed(beam.PTransform):
-    """Keep the prompted records whose ``(id, input_hash, model_version)`` no earlier output holds.
-
-    An anti-join by CoGroupByKey on id against the three columns of the earlier records
-    files (Parquet column projection reads nothing else). A shuffle rather than a side
-    input: a side input is a full copy of every processed key on every worker, which at
-    tens of millions of ids is gigabytes per worker; the shuffle spreads the keys over the
-    workers and grows with the cluster. Skipped records are counted (``records_skipped``)
-    so the manifest keeps read = written + dead-lettered + skipped.
+    A shuffle rather than a side input: a side input copies every id's state to every
+    worker (gigabytes at tens of millions of ids); CombinePerKey spreads them and grows
+    with the cluster.
     """
 
-    def __init__(self, earlier_records: Sequence[str], model_version: str):
-        """``earlier_records``: file patterns of the records of committed partitions."""
+    def __init__(self, record_files: Sequence[str], dead_files: Sequence[str]):
         super().__init__()
-        self._earlier_records = list(earlier_records)
+        self._record_files = list(record_files)
+        self._dead_files = list(dead_files)
+
+    def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection:
+        records = (begin
+                   | "RecordFiles" >> beam.Create(self._record_files)
+                   | "ReadRecordState" >> ReadAllFromParquet(columns=STATE_COLUMNS)
+                   | "RecordState" >> beam.Map(record_state))
+        dead = (begin
+                | "DeadFiles" >> beam.Create(self._dead_files)
+                | "ReadDeadState" >> ReadAllFromParquet(columns=DEAD_STATE_COLUMNS)
+                | "WithId" >> beam.Filter(lambda row: row["id"] is not None)
+                | "DeadState" >> beam.Map(dead_state))
+        return (records, dead) | "AllStates" >> beam.Flatten() | "NewestPerId" >> beam.CombinePerKey(newest)
+
+
+class SkipDone(beam.PTransform):
+    """Keep the prompted records whose id's state is not a row of the same input_hash and model_version."""
+
+    def __init__(self, state: beam.PCollection, model_version: str):
+        super().__init__()
+        self._state = state
         self._model_version = model_version
 
     def expand(self, prompted: beam.PCollection) -> beam.PCollection:
-        done = (
-            prompted.pipeline
-            | "EarlierRecords" >> beam.Create(self._earlier_records)
-            | "ReadDoneKeys" >> ReadAllFromParquet(columns=DONE_COLUMNS)
-            | "SameModel" >> beam.Filter(lambda row, version: row["model_version"] == version,
-                                         self._model_version)
-            | "KeyDoneById" >> beam.Map(lambda row: (row["id"], row["input_hash"]))
-        )
         todo = prompted | "KeyPromptById" >> beam.Map(lambda record: (record.id, record))
-        return ({"todo": todo, "done": done}
-                | "JoinById" >> beam.CoGroupByKey()
-                | "DropDone" >> beam.ParDo(_DropDone()))
+        return ({"todo": todo, "state": self._state}
+                | "JoinState" >> beam.CoGroupByKey()
+                | "DropDone" >> beam.ParDo(_DropDone(self._model_version)))
 
 
 class _DropDone(beam.DoFn):
-    def __init__(self) -> None:
+    def __init__(self, model_version: str):
+        self._model_version = model_version
         self._skipped = Metrics.counter(METRICS_NAMESPACE, "records_skipped")
 
     def process(self, joined: tuple[str, dict[str, Iterable[Any]]]) -> Iterable[PromptedRecord]:
         _, groups = joined
-        done_hashes = set(groups["done"])
+        states = list(groups["state"])
+        state = states[0] if states else None
         for record in groups["todo"]:
-            if record.input_hash in done_hashes:
+            if state and state[3] == RECORD and state[4:] == (record.input_hash, self._model_version):
                 self._skipped.inc()
             else:
                 yield record
 
 
-def _run_date(text: str | None) -> str:
+class _Withdraw(beam.DoFn):
+    """A withdrawn row for an id whose state is a row but that tonight's input lacks."""
+
+    def __init__(self, schema: pa.Schema, run_date: date, run_id: str, model_version: str):
+        self._template = {field.name: _empty(field) for field in schema}
+        self._fixed = {"run_date": run_date, "run_id": run_id, "model_version": model_version,
+                       WITHDRAWN_FIELD.name: True}
+
+    def process(self, joined: tuple[str, dict[str, Iterable[Any]]]) -> Iterable[dict[str, Any]]:
+        record_id, groups = joined
+        states = list(groups["state"])
+        if states and states[0][3] == RECORD and not list(groups["seen"]):
+            yield {**self._template, **self._fixed, "id": record_id, "processed_at": datetime.now(timezone.utc)}
+
+
+def _empty(field: pa.Field) -> Any:
+    """The value of a field a withdrawn row does not have: null where allowed, else the type's empty value."""
+    if field.nullable:
+        return None
+    if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+        return ""
+    if pa.types.is_boolean(field.type):
+        return False
+    if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+        return 0
+    if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+        return []
+    return None  # timestamps and dates are set by _Withdraw
+
+
+def _store_row(row: dict[str, Any], renames: dict[str, str], run_date: date) -> dict[str, Any]:
+    for name, stored in renames.items():
+        row[stored] = row.pop(name, None)
+    row[RUN_DATE_FIELD.name] = run_date
+    row[WITHDRAWN_FIELD.name] = False
+    return row
+
+
+@dataclass(frozen=True)
+class NightGraph:
+    """The backfill's Beam graph for one night: the job's rows, filtered and stored for the catalogue."""
+
+    run_date: date
+    reprocess: bool
+    layout: cat.RecordsLayout
+    state_files: tuple[Sequence[str], Sequence[str]]  # record files, dead-letter files of other nights
+    records_folder: str
+    dead_letter_folder: str
+
+    def __call__(self, pipeline: beam.Pipeline, plan: JobPlan) -> Written:
+        state = pipeline | "CommittedState" >> CommittedState(*self.state_files)
+        rows = build_rows(pipeline, plan, None if self.reprocess else SkipDone(state, plan.model_version))
+        seen = ((rows.prompted | "PromptedIds" >> beam.Map(lambda record: (record.id, None)),
+                 rows.dead_letters
+                 | "DeadIds" >> beam.Map(lambda row: (row["id"], None))
+                 | "HasId" >> beam.Filter(lambda keyed: keyed[0] is not None))
+                | "SeenIds" >> beam.Flatten())
+        withdrawn = ({"seen": seen, "state": state}
+                     | "JoinSeen" >> beam.CoGroupByKey()
+                     | "Withdraw" >> beam.ParDo(_Withdraw(self.layout.schema, self.run_date, plan.run_id,
+                                                          plan.model_version)))
+        # Compliant lists (``list.element``): Iceberg's name mapping does not know Beam's default ``list.item``.
+        parquet = dict(file_name_suffix=".parquet", use_compliant_nested_type=True)
+        (rows.records
+         | "StoreRows" >> beam.Map(_store_row, self.layout.renames, self.run_date)
+         | "WriteRecords" >> beam.io.WriteToParquet(f"{self.records_folder}/part", self.layout.schema, **parquet))
+        withdrawn | "WriteWithdrawn" >> beam.io.WriteToParquet(f"{self.records_folder}/withdrawn",
+                                                              self.layout.schema, **parquet)
+        (rows.dead_letters
+         | "DeadLetterNight" >> beam.Map(lambda row, night: {**row, RUN_DATE_FIELD.name: night}, self.run_date)
+         | "WriteDeadLetter" >> beam.io.WriteToParquet(f"{self.dead_letter_folder}/part", cat.DEAD_LETTER_LAYOUT,
+                                                       **parquet))
+        return Written(records=f"{self.records_folder}/part-*.parquet",
+                       dead_letter=f"{self.dead_letter_folder}/part-*.parquet")
+
+
+@dataclass(frozen=True)
+class BackfillOutcome:
+    """What one backfill call did. ``status``: committed, already_committed, not_committed or lost_race."""
+
+    status: str
+    run_date: str
+    manifest: dict[str, Any]
+    summary: str
+    snapshot_id: Optional[int] = None  # of backstamp.records holding the night
+
+    @property
+    def exit_code(self) -> int:
+        return {"committed": EXIT_OK, "already_committed": EXIT_OK, "not_committed": EXIT_NOT_COMMITTED,
+                "lost_race": EXIT_LOST_RACE}[self.status]
+
+
+def delete_tree(folder: str) -> int:
+    """Delete every file under ``folder`` (and the folder, on filesystems with folders); return the file count."""
+    files = [m.path for m in FileSystems.match([f"{folder}/**"])[0].metadata_list]
+    if files:
+        FileSystems.delete(files)
+    if FileSystems.exists(folder):
+        FileSystems.delete([folder])
+    return len(files)
+
+
+def remove_orphans(table: cat.Table, run_date: str, before_run_id: str) -> int:
+    """Delete the folders of uncommitted runs of ``run_date`` that started before ``before_run_id``; count them.
+
+    Called once this night is committed: a run that started earlier can no longer commit
+    it (its base predates our commit), so its files are garbage — e.g. a SIGKILLed run's.
+    Folders of committed runs stay (older snapshots still reference them).
+    """
+    committed = {cat.summary_value(s, cat.SUMMARY_RUN_ID) for s in table.snapshots()}
+    night = f"{cat.beam_path(table.location())}/data/run_date={run_date}"
+    if "://" in night:  # object stores have no folders: the objects name them
+        runs = {m.path[len(night) + 1:].split("/")[0] for m in FileSystems.match([f"{night}/**"])[0].metadata_list}
+    else:  # local folders may hold only empty temp folders yet (a run killed early)
+        runs = set(os.listdir(night)) if os.path.isdir(night) else set()
+    removed = 0
+    for folder in sorted(runs):
+        run_id = folder.removeprefix("run-")
+        if folder.startswith("run-") and run_id not in committed and run_id < before_run_id:
+            delete_tree(f"{night}/{folder}")
+            removed += 1
+    return removed
+
+
+def _run_date(text: Optional[str]) -> str:
     if text is None:
         return datetime.now(timezone.utc).date().isoformat()
     try:
@@ -168,72 +278,136 @@ def _run_date(text: str | None) -> str:
         raise InputError(f"--run_date {text!r}: expected YYYY-MM-DD") from None
 
 
-def _commit(staging: str, partition: str, manifest: Manifest) -> Manifest:
-    """Move the staged files into the partition, then write its manifest: the commit point."""
-    sources, targets = [], []
-    for folder in OUTPUT_FOLDERS:
-        target = FileSystems.join(partition, folder)
-        staged = [m.path for m in FileSystems.match([FileSystems.join(staging, folder, "*.parquet")])[0].metadata_list]
-        if staged and not FileSystems.exists(target):
-            FileSystems.mkdirs(target)
-        sources += staged
-        targets += [FileSystems.join(target, FileSystems.split(path)[1]) for path in staged]
-    if sources:
-        FileSystems.rename(sources, targets)
-    committed = dataclasses.replace(manifest, output=partition)
-    write_json(FileSystems.join(partition, MANIFEST), committed.to_json())
-    return committed
+def _night_counts(records: cat.Table, dead_letter: Optional[cat.Table], run_date: str,
+                  records_snapshot: int, dead_snapshot: Optional[int]) -> dict[str, int]:
+    """Rows of the night as the committed snapshots hold them (a scan of the data files, not counters)."""
+    withdrawn = records.scan(row_filter=cat.night_filter(run_date), snapshot_id=records_snapshot,
+                             selected_fields=(WITHDRAWN_FIELD.name,)).to_arrow().column(0).to_pylist()
+    dead = 0
+    if dead_letter is not None and dead_snapshot is not None:
+        dead = dead_letter.scan(row_filter=cat.night_filter(run_date), snapshot_id=dead_snapshot,
+                                selected_fields=("id",)).to_arrow().num_rows
+    return {"written": withdrawn.count(False), "withdrawn": withdrawn.count(True), "dead_lettered": dead}
+
+
+def _complete_dead_letters(catalog: cat.Catalog, night: cat.Snapshot, run_date: str) -> Optional[int]:
+    """Commit the dead letters of a committed night if a crash came between its two commits; their snapshot."""
+    run_id = cat.summary_value(night, cat.SUMMARY_RUN_ID)
+    table = cat.load_or_create(catalog, cat.DEAD_LETTER, cat.DEAD_LETTER_LAYOUT)
+    done = next((s for s in cat.ancestors(table) if cat.summary_value(s, cat.SUMMARY_RUN_ID) == run_id), None)
+    if done is not None:
+        return done.snapshot_id
+    files = [p for p, n in rows_per_file(f"{cat.run_folder(table, run_date, run_id)}/part-*.parquet").items() if n]
+    current = table.current_snapshot()
+    return cat.commit_night(catalog, cat.DEAD_LETTER, current.snapshot_id if current else None, run_date, run_id,
+                            files, cat.DEAD_LETTER_LAYOUT, {}).snapshot_id
 
 
 def run_backfill(argv: Sequence[str]) -> BackfillOutcome:
     """Run one night of the backfill described by ``argv`` (our flags, backfill flags and Beam's)."""
+    configure_redaction(argv)
     pipeline_options = PipelineOptions(list(argv))
     options = pipeline_options.view_as(BackstampOptions)
     backfill = pipeline_options.view_as(BackfillOptions)
     if not options.output:
-        raise InputError("--output PREFIX is required")
-    prefix = normalise_prefix(options.output)
+        raise InputError("--output WAREHOUSE is required")
     run_date = _run_date(backfill.run_date)
-    partition = partition_path(prefix, run_date)
-    if FileSystems.exists(FileSystems.join(partition, MANIFEST)):
-        done = read_json(FileSystems.join(partition, MANIFEST))
+    warehouse = cat.resolve_warehouse(options.output, backfill.catalog_uri)
+    catalog = cat.open_catalog(warehouse)
+    records = cat.load_table(catalog, cat.RECORDS)
+    night = cat.committed_night(records, run_date)
+    if night is not None and not backfill.reprocess:
+        dead_snapshot = _complete_dead_letters(catalog, night, run_date)
+        dead_letter = cat.load_table(catalog, cat.DEAD_LETTER)
+        counts = _night_counts(records, dead_letter, run_date, night.snapshot_id, dead_snapshot)
         return BackfillOutcome(
-            "already_committed", partition, done,
-            f"run_date={run_date} is already committed (run {done['run_id']}, {done['records_written']} "
-            f"written, {done['records_dead_lettered']} dead-lettered, {done['records_skipped']} skipped); "
-            f"nothing changed: {partition}")
+            "already_committed", run_date, {}, redact(
+                f"run_date={run_date} is already committed (run {cat.summary_value(night, cat.SUMMARY_RUN_ID)}, "
+                f"snapshot {night.snapshot_id}: {counts['written']} written, {counts['dead_lettered']} dead-lettered, "
+                f"{counts['withdrawn']} withdrawn); nothing changed. Use --reprocess to replace it."),
+            night.snapshot_id)
 
-    # Leftovers of a killed run of this date: its staging, and files moved before the manifest was written.
-    staging_root = FileSystems.join(prefix, STAGING, f"run_date={run_date}")
-    stale_files = delete_tree(staging_root) + delete_tree(partition)
     options.run_id = options.run_id or new_run_id()
-    staging = FileSystems.join(staging_root, options.run_id)
-    options.output = staging
-    plan = plan_job(options)
-    earlier = committed_partitions(prefix)
-    select = None if backfill.reprocess else SkipProcessed(
-        [FileSystems.join(p.path, "records", "*.parquet") for p in earlier], plan.model_version)
-    manifest = execute(pipeline_options, plan, select)
-    manifest = dataclasses.replace(manifest, extra={
-        **manifest.extra, "run_date": run_date, "reprocess": backfill.reprocess,
-        "earlier_partitions": len(earlier), "stale_files_removed": stale_files})
+    plan = plan_job(options)  # input and model checked before any table is created
+    layout = cat.records_layout(records.schema() if records else None, plan.inputs.carried_schema)
+    records = cat.load_or_create(catalog, cat.RECORDS, layout.schema)
+    dead_letter = cat.load_or_create(catalog, cat.DEAD_LETTER, cat.DEAD_LETTER_LAYOUT)
+    bases = [t.current_snapshot().snapshot_id if t.current_snapshot() else None for t in (records, dead_letter)]
+    graph = NightGraph(
+        run_date=date.fromisoformat(run_date), reprocess=backfill.reprocess, layout=layout,
+        state_files=(cat.other_nights(records, run_date), cat.other_nights(dead_letter, run_date)),
+        records_folder=cat.run_folder(records, run_date, plan.run_id),
+        dead_letter_folder=cat.run_folder(dead_letter, run_date, plan.run_id))
+    manifest = execute(pipeline_options, plan, graph)
+    record_files = rows_per_file(f"{graph.records_folder}/*.parquet")
+    dead_files = rows_per_file(f"{graph.dead_letter_folder}/*.parquet")
+    empty = [path for path, n in {**record_files, **dead_files}.items() if n == 0]
+    if empty:  # Beam's sinks write one empty shard when there is nothing; it has no run_date to partition by
+        FileSystems.delete(empty)
+    withdrawn = sum(n for path, n in record_files.items() if path.rsplit("/", 1)[-1].startswith("withdrawn-"))
+    manifest = dataclasses.replace(manifest, output=warehouse.location, extra={
+        **manifest.extra, "run_date": run_date, "reprocess": backfill.reprocess, "records_withdrawn": withdrawn,
+        "stored_as": layout.renames, "earlier_files": len(graph.state_files[0]) + len(graph.state_files[1])})
     if not manifest.count_invariant_holds:
-        return BackfillOutcome(
-            "not_committed", partition, json.loads(manifest.to_json()),
-            format_summary(manifest) + f"\n  NOT committed: the counts disagree; output left in {staging}")
-    committed = _commit(staging, partition, manifest)
-    delete_tree(staging_root)
-    return BackfillOutcome("committed", partition, json.loads(committed.to_json()),
-                           format_summary(committed) + f"\n  committed             run_date={run_date}")
+        return BackfillOutcome("not_committed", run_date, _as_dict(manifest), redact(
+            format_summary(manifest) + f"\n  NOT committed: the counts disagree; files left in "
+            f"{graph.records_folder} for inspection (removed by the night's next commit)"))
+
+    summary = _snapshot_summary(manifest)
+    try:
+        snapshot = cat.commit_night(catalog, cat.RECORDS, bases[0], run_date, plan.run_id,
+                                    [p for p, n in record_files.items() if n], layout.schema, summary)
+    except cat.LostRace as lost:
+        delete_tree(graph.records_folder)
+        delete_tree(graph.dead_letter_folder)
+        return BackfillOutcome("lost_race", run_date, _as_dict(manifest), redact(
+            f"NOT committed: {lost}; this run's files were removed and the table is as the other run left it "
+            f"(exit code {EXIT_LOST_RACE})"))
+    try:
+        dead_snapshot: Optional[int] = cat.commit_night(
+            catalog, cat.DEAD_LETTER, bases[1], run_date, plan.run_id,
+            [p for p, n in dead_files.items() if n], cat.DEAD_LETTER_LAYOUT, summary).snapshot_id
+    except cat.LostRace:  # a later --reprocess of this night replaced it already; its dead letters stand
+        dead_snapshot = None
+    records, dead_letter = catalog.load_table(cat.RECORDS), catalog.load_table(cat.DEAD_LETTER)
+    orphans = remove_orphans(records, run_date, plan.run_id) + remove_orphans(dead_letter, run_date, plan.run_id)
+    counts = _night_counts(records, dead_letter, run_date, snapshot.snapshot_id, dead_snapshot)
+    committed = dataclasses.replace(
+        manifest, records_written=counts["written"], records_dead_lettered=counts["dead_lettered"],
+        extra={**manifest.extra, "records_withdrawn": counts["withdrawn"], "orphan_runs_removed": orphans,
+               "snapshot_id": snapshot.snapshot_id, "dead_letter_snapshot_id": dead_snapshot})
+    return BackfillOutcome("committed", run_date, _as_dict(committed), redact(
+        format_summary(committed)
+        + f"\n  committed             run_date={run_date}, snapshot {snapshot.snapshot_id} of {cat.RECORDS}"
+          f" (written and dead-lettered counted from the committed files; {counts['withdrawn']} withdrawn)"),
+        snapshot.snapshot_id)
+
+
+def _as_dict(manifest: Manifest) -> dict[str, Any]:
+    return json.loads(manifest.to_json())
+
+
+def _snapshot_summary(manifest: Manifest) -> dict[str, str]:
+    """The manifest's figures as snapshot-summary strings (redacted, like the manifest itself)."""
+    figures = {"records_read": manifest.records_read, "records_written": manifest.records_written,
+               "records_dead_lettered": manifest.records_dead_lettered,
+               "records_skipped": manifest.records_skipped,
+               "records_withdrawn": manifest.extra["records_withdrawn"], "model_version": manifest.model_version}
+    summary = {f"backstamp.{key}": str(value) for key, value in figures.items()}
+    summary["backstamp.manifest"] = manifest.to_json()
+    return summary
 
 
 def print_backfill_help() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline backfill",
-        description="Process the records no earlier run under --output has processed with this model, "
-                    "into --output/run_date=YYYY-MM-DD/, committed whole at the end (docs/backfill.md).",
+        description="Process the records that changed since their newest committed row and commit the night "
+                    "into the Iceberg tables backstamp.records and backstamp.dead_letter under --output "
+                    "(docs/backfill.md). Exit codes: 0 committed or already committed, 1 counts disagree "
+                    "(nothing committed), 2 bad input or options, 3 an unforeseen error, 4 another run committed "
+                    "this night first (nothing committed).",
         epilog="Every option of `python -m pipeline run --help` applies too (model, engine, batching, "
-               "Beam's runner options); --output is the PREFIX holding the partitions.",
+               "Beam's runner options); --output is the WAREHOUSE (a folder or gs://).",
         conflict_handler="resolve",
     )
     BackfillOptions._add_argparse_args(parser)  # the documented way options declare their flags
@@ -241,17 +415,18 @@ def print_backfill_help() -> None:
     parser.print_help()
 
 
+@redacted_cli  # secrets of argv (tokens, signed URLs, a catalog password) stay out of every message
 def main(argv: Sequence[str]) -> int:
     if "-h" in argv or "--help" in argv:
         print_backfill_help()
-        return 0
+        return EXIT_OK
     try:
         outcome = run_backfill(argv)
     except (InputError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(outcome.summary)
-    return 1 if outcome.status == "not_committed" else 0
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(outcome.summary, file=sys.stdout if outcome.exit_code == EXIT_OK else sys.stderr)
+    return outcome.exit_code
 
 
 if __name__ == "__main__":  # `python -m pipeline.backfill`, for launchers that take one module (Airflow's -m)

@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -120,8 +120,30 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
     )
 
 
-def build_graph(pipeline: beam.Pipeline, plan: JobPlan, select: Optional[beam.PTransform] = None) -> None:
-    """Add the job's transforms to ``pipeline``.
+@dataclass(frozen=True)
+class Rows:
+    """The job's PCollections before anything is written, for a writer to store."""
+
+    prompted: beam.PCollection  # every PromptedRecord, before ``select``
+    records: beam.PCollection  # output rows (dicts, SPEC §5)
+    dead_letters: beam.PCollection  # dead-letter rows (dicts), of every stage
+
+
+@dataclass(frozen=True)
+class Written:
+    """File patterns of what a run wrote: the manifest counts the rows in their footers."""
+
+    records: str
+    dead_letter: str
+
+
+def build_graph(pipeline: beam.Pipeline, plan: JobPlan) -> Written:
+    """Add the job's transforms to ``pipeline``, writing ``OUTPUT/records/`` and ``OUTPUT/dead_letter/``."""
+    return write_folders(build_rows(pipeline, plan), plan)
+
+
+def build_rows(pipeline: beam.Pipeline, plan: JobPlan, select: Optional[beam.PTransform] = None) -> Rows:
+    """Add the job's transforms up to the rows to write.
 
     ``select``, when given, filters the prompted records before inference: the backfill
     skips there what earlier runs did, since ``input_hash`` is known only once prompted.
@@ -159,15 +181,20 @@ def build_graph(pipeline: beam.Pipeline, plan: JobPlan, select: Optional[beam.PT
         | "Parse" >> beam.ParDo(ParseGenerations(plan.run_id, plan.model_version, carried))
         .with_outputs(DEAD, main="rows")
     )
-    (parsed.rows
-     | "WriteRecords" >> beam.io.WriteToParquet(
-         FileSystems.join(plan.output, "records", "part"), output_schema(plan.inputs.carried_schema),
-         file_name_suffix=".parquet"))
-    ((read[DEAD], validated[DEAD], deduped[DEAD], prompted[DEAD], parsed[DEAD])
-     | "AllDeadLetters" >> beam.Flatten()
-     | "WriteDeadLetter" >> beam.io.WriteToParquet(
-         FileSystems.join(plan.output, "dead_letter", "part"), DEAD_LETTER_SCHEMA,
-         file_name_suffix=".parquet"))
+    dead_letters = ((read[DEAD], validated[DEAD], deduped[DEAD], prompted[DEAD], parsed[DEAD])
+                    | "AllDeadLetters" >> beam.Flatten())
+    return Rows(prompted=prompted.prompted, records=parsed.rows, dead_letters=dead_letters)
+
+
+def write_folders(rows: Rows, plan: JobPlan) -> Written:
+    """The plain run's output (SPEC §5): ``OUTPUT/records/`` and ``OUTPUT/dead_letter/``."""
+    rows.records | "WriteRecords" >> beam.io.WriteToParquet(
+        FileSystems.join(plan.output, "records", "part"), output_schema(plan.inputs.carried_schema),
+        file_name_suffix=".parquet")
+    rows.dead_letters | "WriteDeadLetter" >> beam.io.WriteToParquet(
+        FileSystems.join(plan.output, "dead_letter", "part"), DEAD_LETTER_SCHEMA, file_name_suffix=".parquet")
+    return Written(records=FileSystems.join(plan.output, "records", "*.parquet"),
+                   dead_letter=FileSystems.join(plan.output, "dead_letter", "*.parquet"))
 
 
 def _counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
@@ -190,16 +217,16 @@ def run(argv: Sequence[str]) -> Manifest:
 
 
 def execute(pipeline_options: PipelineOptions, plan: JobPlan,
-            select: Optional[beam.PTransform] = None) -> Manifest:
-    """Run the graph of ``plan`` and return the manifest of what it wrote under ``plan.output``.
+            graph: Callable[[beam.Pipeline, JobPlan], Written] = build_graph) -> Manifest:
+    """Run the graph of ``plan`` and return the manifest of what ``graph`` wrote.
 
-    The manifest is not saved here: the backfill runs into staging and saves it only
-    when it commits the partition.
+    The manifest is not saved here: the backfill adds ``graph`` (its own writer) and puts
+    the manifest's figures in the catalogue commit instead.
     """
     started = datetime.now(timezone.utc)
     clock = time.monotonic()
     pipeline = beam.Pipeline(options=pipeline_options)
-    build_graph(pipeline, plan, select)
+    written = graph(pipeline, plan)
     result = pipeline.run()
     result.wait_until_finish()
     counters = _counters(result)
@@ -208,8 +235,8 @@ def execute(pipeline_options: PipelineOptions, plan: JobPlan,
         started_at=started.isoformat(), finished_at=datetime.now(timezone.utc).isoformat(),
         wall_seconds=round(time.monotonic() - clock, 3),
         records_read=counters.get("records_read", 0),
-        records_written=count_parquet_rows(FileSystems.join(plan.output, "records", "*.parquet")),
-        records_dead_lettered=count_parquet_rows(FileSystems.join(plan.output, "dead_letter", "*.parquet")),
+        records_written=count_parquet_rows(written.records),
+        records_dead_lettered=count_parquet_rows(written.dead_letter),
         records_skipped=counters.get("records_skipped", 0),
         parse_status={s: counters.get(f"parse_{s}", 0) for s in STATUSES},
         dead_letter_reasons={k.removeprefix("dead_"): v for k, v in sorted(counters.items())

@@ -1,86 +1,93 @@
-"""The backfill's nights, commit protocol and compaction on gs:// (a real GCS API on loopback).
+"""The backfill with a gs:// warehouse (a real GCS JSON API on loopback) and a SQLite catalog by URI.
 
-GCS has no folders and no atomic rename (Beam copies then deletes), so this checks the
-parts of the protocol that differ from local disks: listing committed partitions,
-moving staged objects, cleaning leftovers, and the manifest as the only commit marker.
+Beam writes the night's files to gs:// through its GCS filesystem; pyiceberg reads their
+footers and the table's metadata through gcsfs (FsspecFileIO, FACTS.md). The nights, the
+no-op re-run, a race of two processes and ``latest`` behave as on a local warehouse.
 """
 from __future__ import annotations
+
+import uuid
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.backfill import committed_partitions, run_backfill
+from pipeline import catalog as cat
+from pipeline.backfill import run_backfill
 from pipeline.latest import main as latest_main
 from tests.gcs_emulator import BUCKET
-from tests.test_backfill import ALWAYS_DEAD, SCHEMA, _record
-from tests.tiny_checkpoint import build_tiny_checkpoint
+from tests.test_backfill import (ALWAYS_DEAD, SCHEMA, argv, assert_one_winner, night_rows, night_snapshots, race,
+                                 record, tables)
 
-PREFIX = f"gs://{BUCKET}/catalogue"
-CHANGED = ["p0003", "p0007"]
+CHANGED, NEW = ["p0003", "p0007"], ["p0012"]
 
 
 @pytest.fixture(scope="module")
-def setup(gcs_emulator, tmp_path_factory) -> dict[str, str]:
-    """A local tiny model, and the input on gs:// before and after two OCR corrections."""
+def setup(gcs_emulator, tiny_checkpoint, tmp_path_factory) -> dict[str, str]:
+    """Inputs on gs:// before and after two OCR corrections and one new print; a gs:// warehouse."""
     folder = tmp_path_factory.mktemp("gcs-backfill")
-    model = str(build_tiny_checkpoint(folder / "model"))
+    root = f"gs://{BUCKET}/backfill-{uuid.uuid4().hex[:8]}"
     inputs = {}
-    for name, changed in (("before", []), ("after", CHANGED)):
-        rows = [_record(i, f"PRINT {i} RETOUCHED" if f"p{i:04d}" in changed else None) for i in range(20)]
+    for name, rows in (("before", [record(i) for i in range(12)]),
+                       ("after", [record(i, f"PRINT {i} RETOUCHED" if f"p{i:04d}" in CHANGED else None)
+                                  for i in range(13)])):
         local = folder / f"{name}.parquet"
         pq.write_table(pa.Table.from_pylist(rows + ALWAYS_DEAD, schema=SCHEMA), local)
-        gcs_emulator.upload(local, f"gs://{BUCKET}/input/{name}/records.parquet")
-        inputs[name] = f"gs://{BUCKET}/input/{name}/*.parquet"
-    return {"model": model, **inputs}
+        gcs_emulator.upload(local, f"{root}/input/{name}/records.parquet")
+        inputs[name] = f"{root}/input/{name}/*.parquet"
+    return {"model": str(tiny_checkpoint), "root": root, "warehouse": f"{root}/warehouse",
+            "catalog_uri": f"sqlite:///{folder}/catalog.db", **inputs}
 
 
-def _argv(setup: dict[str, str], input_name: str, run_date: str) -> list[str]:
-    return ["--input", setup[input_name], "--output", PREFIX, "--run_date", run_date, "--model", setup["model"],
-            "--max_new_tokens", "4"]
+def gcs_argv(setup: dict[str, str], input_name: str, run_date: str, *extra: str) -> list[str]:
+    return argv(setup[input_name], setup["warehouse"], run_date, setup["model"],
+                "--catalog_uri", setup["catalog_uri"], *extra)
 
 
-def _objects(pattern: str) -> list[str]:
-    fs, _ = fsspec.core.url_to_fs(f"gs://{BUCKET}")
-    fs.invalidate_cache()
-    return fs.glob(pattern)
+def rows_of(setup: dict[str, str], run_date: str, table: str = cat.RECORDS) -> list[dict]:
+    return night_rows(setup["warehouse"], run_date, table, catalog_uri=setup["catalog_uri"])
 
 
-def _rows(pattern: str) -> list[dict]:
-    fs, _ = fsspec.core.url_to_fs(f"gs://{BUCKET}")
-    fs.invalidate_cache()
-    return pa.concat_tables(pq.read_table(path, filesystem=fs) for path in fs.glob(pattern)).to_pylist()
+def test_a_gs_warehouse_needs_a_catalog_uri(setup, capsys):
+    from pipeline.backfill import main
+
+    assert main(argv(setup["before"], setup["warehouse"], "2024-03-01", setup["model"])) == 2
+    assert "needs --catalog_uri" in capsys.readouterr().err
 
 
-def test_nights_crash_and_latest_on_gcs(setup, monkeypatch, tmp_path):
-    first = run_backfill(_argv(setup, "before", "2024-03-01"))
-    assert first.status == "committed" and first.manifest["records_written"] == 20
-    second = run_backfill(_argv(setup, "before", "2024-03-02"))
-    assert (second.manifest["records_written"], second.manifest["records_skipped"]) == (0, 20)
-    assert run_backfill(_argv(setup, "before", "2024-03-01")).status == "already_committed"
+def test_nights_rerun_race_and_latest_on_gcs(setup, gcs_emulator):
+    first = run_backfill(gcs_argv(setup, "before", "2024-03-01"))
+    assert first.status == "committed"
+    assert sorted(r["id"] for r in rows_of(setup, "2024-03-01")) == [f"p{i:04d}" for i in range(12)]
+    assert len(rows_of(setup, "2024-03-01", cat.DEAD_LETTER)) == 2
+    assert all(path.startswith(f"{setup['warehouse']}/") for path in cat.data_files(tables(
+        setup["warehouse"], setup["catalog_uri"])[0], cat.night_filter("2024-03-01")))
 
-    # Night 3 dies after moving its objects but before its manifest: nobody sees it.
-    def crash(path: str, text: str) -> None:
-        raise OSError("killed before the manifest was written")
-
-    monkeypatch.setattr("pipeline.backfill.write_json", crash)
-    with pytest.raises(OSError):
-        run_backfill(_argv(setup, "after", "2024-03-03"))
-    monkeypatch.undo()
-    assert _objects(f"{BUCKET}/catalogue/run_date=2024-03-03/records/*.parquet")
-    assert [p.run_date for p in committed_partitions(PREFIX)] == ["2024-03-01", "2024-03-02"]
-
-    third = run_backfill(_argv(setup, "after", "2024-03-03"))
-    assert third.status == "committed" and third.manifest["extra"]["stale_files_removed"] == 2
-    assert sorted(row["id"] for row in _rows(f"{BUCKET}/catalogue/run_date=2024-03-03/records/*.parquet")) == CHANGED
+    second = run_backfill(gcs_argv(setup, "before", "2024-03-02"))
+    assert (second.manifest["records_written"], second.manifest["records_skipped"]) == (0, 12)
+    third = run_backfill(gcs_argv(setup, "after", "2024-03-03"))
+    assert sorted(r["id"] for r in rows_of(setup, "2024-03-03")) == sorted(CHANGED + NEW)
+    assert run_backfill(gcs_argv(setup, "after", "2024-03-03")).status == "already_committed"
     for outcome in (first, second, third):
         manifest = outcome.manifest
-        assert manifest["records_read"] == 22 and manifest["count_invariant_holds"] is True
-    assert _objects(f"{BUCKET}/catalogue/_staging/**") == []
+        assert manifest["records_read"] == manifest["records_written"] + manifest["records_dead_lettered"] + \
+            manifest["records_skipped"]
 
-    assert latest_main(["--output", PREFIX, "--to", f"gs://{BUCKET}/latest"]) == 0
-    latest = {row["id"]: row for row in _rows(f"{BUCKET}/latest/*.parquet")}
-    assert len(latest) == 20
-    assert {latest[i]["run_id"] for i in CHANGED} == {third.manifest["run_id"]}
-    assert {row["run_id"] for i, row in latest.items() if i not in CHANGED} == {first.manifest["run_id"]}
+    # Two processes reprocess night 4 at once: one commits all 13 rows, the other nothing.
+    results = race(gcs_argv(setup, "after", "2024-03-04", "--reprocess"), env=gcs_emulator.env)
+    assert_one_winner(results, rows_of(setup, "2024-03-04"), [f"p{i:04d}" for i in range(13)])
+    records, _ = tables(setup["warehouse"], setup["catalog_uri"])
+    assert len([s for s in night_snapshots(records, "2024-03-04") if s.summary.operation.value == "append"]) == 1
+    fs, _ = fsspec.core.url_to_fs(setup["root"])
+    fs.invalidate_cache()
+    run_folders = {p.rsplit("/", 1)[-1] for p in fs.ls(f"{setup['warehouse']}/backstamp/records/data/run_date=2024-03-04")}
+    assert run_folders == {f"run-{rows_of(setup, '2024-03-04')[0]['run_id']}"}, "the loser removed its objects"
+
+    to = f"{setup['root']}/latest"
+    assert latest_main(["--output", setup["warehouse"], "--catalog_uri", setup["catalog_uri"], "--to", to]) == 0
+    fs.invalidate_cache()
+    with fs.open(f"{to}/latest.parquet", "rb") as handle:
+        served = {row["id"]: row for row in pq.read_table(handle).to_pylist()}
+    assert sorted(served) == [f"p{i:04d}" for i in range(13)]
+    assert {row["run_id"] for row in served.values()} == {rows_of(setup, "2024-03-04")[0]["run_id"]}
