@@ -41,7 +41,7 @@ header{background:#23303f;color:#fff;padding:14px 24px}header h1{margin:0;font-s
 header p{margin:4px 0 0;color:#c9d3de;font-size:13px}main{padding:16px 24px;max-width:1400px}
 h2{font-size:17px;margin:22px 0 8px}section{margin-bottom:10px}
 table.summary{border-collapse:collapse;background:#fff}table.summary th,table.summary td{padding:3px 10px;
-border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}table.summary th{font-weight:600;color:#46525f}
+border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}table.summary th{font-weight:600;color:#46525f;white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts figure{margin:0;background:#fff;padding:8px;border:1px solid #dde1e6}
 .charts img{max-width:100%;height:auto}.charts figcaption{font-size:12px;color:#5a6570}
 .omitted{background:#fff6d9;border:1px solid #e8d58b;padding:8px 12px}
@@ -55,7 +55,7 @@ font-family:ui-monospace,"DejaVu Sans Mono",monospace}
 .cols{display:grid;grid-template-columns:minmax(320px,1fr) minmax(320px,1fr);gap:16px}
 table.fields{border-collapse:collapse;width:100%}table.fields th,table.fields td{text-align:left;padding:3px 6px;
 border-bottom:1px solid #eceff2;vertical-align:top}table.fields th{font-size:12px;color:#5a6570;font-weight:600}
-tr.to-review td.field{color:#8a2a15;font-weight:600}tr.to-review td.field::after{content:" \\2691";}
+td.field{white-space:nowrap}tr.to-review td.field{color:#8a2a15;font-weight:600}tr.to-review td.field::after{content:" \\2691";}
 tr.accepted td.field{color:#2b7a4b}td.value{font-weight:600;white-space:pre-wrap;word-break:break-word}
 td.empty{color:#98a1aa;font-style:italic;font-weight:400}
 .conf{display:inline-block;width:54px;height:8px;background:#e5e8eb;margin-right:5px;vertical-align:middle}
