@@ -176,7 +176,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     log = RunLog(output_dir / "training_log.jsonl", is_main, progress.step if resume_from else None)
     if resume_from:
         log({"resume": str(resume_from), "resume_step": progress.step, "sitting": progress.sittings})
-    wall = Stopwatch(progress.wall_seconds - (time.monotonic() - sitting))  # this sitting's setup counts too
+    wall = Stopwatch(progress.wall_seconds + (time.monotonic() - sitting))  # this sitting's setup counts too
     clock = Stopwatch(progress.train_seconds)  # training time over all sittings: the time schedule's input
 
     def run_evaluation() -> dict[str, Any] | None:
