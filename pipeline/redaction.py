@@ -67,7 +67,7 @@ _secret_pattern: re.Pattern | None = None
 
 
 def name_words(name: str) -> list[str]:
-    """``X-Goog-Signature`` → [x, goog, signature]; ``apiKey`` → [api, key]; ``max_new_tokens`` → [max, new, tokens]."""
+    """``X-Goog-Signature`` → [x, goog, signature]; ``apiKey`` → [api, key]."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     return [word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word]
 
