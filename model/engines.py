@@ -5,13 +5,14 @@ the pipeline's model handler does not know which one it has.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from model.config import ENGINES, EngineConfig
+from model.decode import DecodeConfig, Decoder
 from model.distributed import single_process_env
 from model.generation import Generation, generate_batch
 from model.loading import load_model, load_tokenizer, resolve_device, resolve_dtype
@@ -25,9 +26,14 @@ class Engine:
     name: str
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
+    decoder: Decoder | None = field(default=None, compare=False)
 
     def generate(self, batch_input_ids: Sequence[Sequence[int]], max_new_tokens: int) -> list[Generation]:
-        return generate_batch(self.model, self.tokenizer, batch_input_ids, max_new_tokens)
+        return generate_batch(self.model, self.tokenizer, batch_input_ids, max_new_tokens, decoder=self.decoder)
+
+    def warm_up(self, max_new_tokens: int) -> float:
+        """Compile the decode graphs now rather than inside the first batches (GPU, ``--decode compiled``)."""
+        return self.decoder.warm_up(self.tokenizer.pad_token_id, max_new_tokens) if self.decoder else 0.0
 
 
 def load_engine(checkpoint: str, config: EngineConfig = EngineConfig()) -> Engine:
@@ -41,7 +47,8 @@ def load_engine(checkpoint: str, config: EngineConfig = EngineConfig()) -> Engin
     model = load_model(checkpoint, config.device, config.dtype, config.allow_pickle_weights)
     if config.engine == "deepspeed":
         model = deepspeed_module(model, config)
-    return Engine(name=config.engine, model=model, tokenizer=tokenizer)
+    return Engine(name=config.engine, model=model, tokenizer=tokenizer,
+                  decoder=Decoder(DecodeConfig(mode=config.decode), model))
 
 
 def deepspeed_module(model: PreTrainedModel, config: EngineConfig) -> PreTrainedModel:

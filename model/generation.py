@@ -30,6 +30,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
 from formats.review import FieldTokens
+from model.decode import Decoder
 from formats.tags import COMPLETION_FIELDS, COMPLETION_TAGS, END_TAG, LANGUAGE_TAG, PROMPT_ONLY_TAGS, tag
 
 
@@ -252,16 +253,21 @@ def generate_batch(
     max_new_tokens: int,
     loop_rule: LoopRule | None = DEFAULT_LOOP_RULE,
     probabilities: str | None = "model",
+    decoder: Decoder | None = None,
 ) -> list[Generation]:
     """Greedy-decode every row; the batch stops as soon as every row has emitted a stop token.
 
     ``loop_rule=None`` turns the loop guard off. ``probabilities``: ``"model"`` (before the tag
     grammar, the default), ``"decoded"`` (after it, for the measurement in bench/confidence.py)
     or None (none recorded: no confidences; with ``loop_rule=None`` it is the decoding from before
-    both, which bench/loop_guard.py times as "before").
+    both, which bench/loop_guard.py times as "before"). ``decoder``: the decode path (model/decode.py; eager
+    when None), which may pad the batch to its bucket; its extra rows are dropped here.
     """
     vocabulary = _Vocabulary.of(tokenizer)
+    rows = len(batch_input_ids)
     input_ids, attention_mask = left_pad(batch_input_ids, tokenizer.pad_token_id)
+    if decoder is not None:
+        input_ids, attention_mask = decoder.pad(input_ids, attention_mask, tokenizer.pad_token_id, max_new_tokens)
     width = input_ids.shape[1]
     raw = ModelLogProbs() if probabilities == "model" else None
     recorder = ChosenLogProbs(raw) if probabilities is not None else None
@@ -275,9 +281,9 @@ def generate_batch(
     kwargs = generate_kwargs(input_ids.to(device), attention_mask.to(device), max_new_tokens,
                              vocabulary.stops, tokenizer.pad_token_id, processors)
     with torch.inference_mode():
-        output = model.generate(**kwargs)
-    new_tokens = output[:, width:].tolist()
-    logprobs = recorder.table() if recorder is not None else [[] for _ in batch_input_ids]
+        output = decoder.generate(kwargs, rows) if decoder is not None else model.generate(**kwargs)
+    new_tokens = output[:rows, width:].tolist()
+    logprobs = recorder.table()[:rows] if recorder is not None else [[] for _ in range(rows)]
     return [_finish_row(row, scores, vocabulary, tokenizer, max_new_tokens, loop_rule)
             for row, scores in zip(new_tokens, logprobs)]
 

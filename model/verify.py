@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from model.config import EngineCheck, EngineConfig
+from model.decode import DecodeConfig, Decoder
 from model.engines import Engine, deepspeed_module, load_engine
+from model.loading import resolve_device
 from model.generation import Generation
 from formats.prompt import build_prompt, model_input
 
@@ -25,7 +27,8 @@ _LOG = logging.getLogger(__name__)
 _PROBE_LINES = ["KEYSTONE PRESS AGENCY LTD", "Photo by John Smith", "12 March 1964", "RETURN TO LIBRARY",
                 "Museum and Art Galleries, Kelvingrove", "GLASGOW G44 3XW", "ALL CALL AND MUSEUM"]
 PROBE_SIZE = 8
-_REMEDY = "Run with --engine hf, or with --engine_check fallback to fall back to hf automatically."
+_REMEDY = ("Run with --engine hf --decode eager, or with --engine_check fallback to fall back to them "
+           "automatically.")
 
 
 class EngineMismatchError(RuntimeError):
@@ -74,27 +77,31 @@ def load_verified_engine(checkpoint: str, config: EngineConfig, max_new_tokens: 
 
     ``refuse`` raises ``EngineMismatchError`` on any difference, or when wrapping the model or
     generating the probe raises; ``fallback`` logs it and
-    returns a freshly loaded ``hf`` engine instead. For ``hf`` itself there is nothing to
-    compare with, so it is returned as is. The probe fills the model's whole prompt budget
+    returns a freshly loaded ``hf`` engine with eager decoding instead. The reference is always
+    ``hf`` with eager decoding; ``hf`` with eager decoding itself is returned as is, while a
+    compiled decode path (``--decode``) is checked like another engine. The probe fills the model's whole prompt budget
     (context minus ``max_new_tokens``), the hardest case for the fused kernels.
     """
-    if check == "off" or config.engine == "hf":
+    compiled = DecodeConfig(mode=config.decode).resolve(resolve_device(config.device)) == "compiled"
+    if check == "off" or (config.engine == "hf" and not compiled):
         return load_engine(checkpoint, config)
-    reference = load_engine(checkpoint, dataclasses.replace(config, engine="hf"))
+    label = config.engine + (" (compiled decode)" if compiled else "")
+    reference = load_engine(checkpoint, dataclasses.replace(config, engine="hf", decode="eager"))
     probe = probe_batch(reference, reference.model.config.n_positions - max_new_tokens)
     expected = reference.generate(probe, max_new_tokens)
     try:
-        candidate = Engine(config.engine, deepspeed_module(reference.model, config), reference.tokenizer)
+        weights = deepspeed_module(reference.model, config) if config.engine == "deepspeed" else reference.model
+        candidate = Engine(config.engine, weights, reference.tokenizer, Decoder(DecodeConfig(mode=config.decode), weights))
         mismatches = compare(expected, candidate.generate(probe, max_new_tokens), probe)
     except Exception as error:  # e.g. kernel injection that does not fit this transformers version
-        candidate, message = None, describe_failure(config.engine, error)
+        candidate, message = None, describe_failure(label, error)
     else:
         if not mismatches:
-            _LOG.info("--engine_check: %s matches hf on %d probe prompts", config.engine, len(probe))
+            _LOG.info("--engine_check: %s matches hf on %d probe prompts", label, len(probe))
             return candidate
-        message = describe(config.engine, mismatches, len(probe))
+        message = describe(label, mismatches, len(probe))
     if check == "refuse":
         raise EngineMismatchError(message)
     _LOG.warning("%s Falling back to hf (--engine_check fallback).", message)
     del candidate, reference
-    return load_engine(checkpoint, dataclasses.replace(config, engine="hf"))
+    return load_engine(checkpoint, dataclasses.replace(config, engine="hf", decode="eager"))

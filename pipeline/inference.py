@@ -50,7 +50,9 @@ class GPTJModelHandler(ModelHandler[PromptedRecord, Generation | InferenceFailur
 
     def load_model(self) -> Engine:
         local = resolve_checkpoint(self._model_path, self._model_cache_dir)
-        return load_verified_engine(local, self._engine_config, self._max_new_tokens, self._engine_check)
+        engine = load_verified_engine(local, self._engine_config, self._max_new_tokens, self._engine_check)
+        engine.warm_up(self._max_new_tokens)  # compiled decode on GPU: compile before the first batch
+        return engine
 
     def run_inference(self, batch: Sequence[PromptedRecord], model: Engine,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
