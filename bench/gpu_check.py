@@ -1,35 +1,114 @@
-"""GPU check for a lent H100/H200: hf vs deepspeed (without and with kernel injection) on a GPT-J-6B-shaped model.
+"""GPU check for a lent H100/H200: the decode paths on a GPT-J-6B-shaped model against the memory-bandwidth bound.
 
-The model has GPT-J-6B's shape with random fp16 weights built directly on the GPU (no
-download, ~12 GB). For batch 1/8/32/64, 128-token prompts and exactly 64 new tokens
-(``min_new_tokens`` keeps random weights from stopping early), it measures tokens/s for
-each engine, the parity of each DeepSpeed mode with hf (greedy rows token for token, and
-the prefill logits of a probe batch), and the decode step time against the memory-bandwidth
-bound: a decode step must read every weight once, so it cannot beat weight bytes ÷ copy
-bandwidth (measured here with a device copy). hf runs again last, to show order effects and
-how often two hf runs disagree on random weights. An engine that fails is recorded with its
-error. Last, the pipeline's ``--engine_check refuse`` check runs on the demo checkpoint. Results go to ``bench/results/gpu_check.{json,md}`` after each engine, so a timeout
-keeps what was measured. ``--tiny`` runs the same code on a 2-layer model on CPU (smoke test).
+The model has GPT-J-6B's shape (configs/gptj_6b.json) with random fp16 weights built on the
+GPU (no download, 12.1 GB). A decode step must read every weight once, so it cannot beat
+weight bytes ÷ copy bandwidth (measured here with a large device-to-device copy): that is
+the bound each step is compared with. Stages, each saved as soon as it ends (a timeout keeps
+what was measured), each skipped when the time budget left is too small for it:
 
-    python -m bench.gpu_check            # on the GPU machine, via bench/gpu_check.sh
-    python -m bench.gpu_check --tiny     # anywhere, seconds
+1. ``hf`` eager and 2. ``compiled`` (model/decode.py: static cache, torch.compile, CUDA graphs)
+   at batch 1, 8, 32, 64, 128 with 128-token prompts and a forced 64 new tokens: tokens/s,
+   decode step (ms) vs the bound, prefill, warm-up (compile) seconds. Variant ``job`` runs
+   the job's logits processors (tag grammar, loop guard, log-probabilities; the loop guard
+   forces a non-stop token here so random weights keep going), ``bare`` none, which shows the
+   processors' share of a step. Random weights never write a stop token by design, and
+   ``min_new_tokens`` bans the stop tokens anyway, so every row runs the full length.
+3. parity: greedy rows of ``compiled`` (and of every later engine) equal to eager fp16, with
+   the differing rows and the first step where they differ.
+4. ``deepspeed`` (``init_inference`` without kernel injection, the pipeline's engine) and,
+   with ``--inject``, kernel injection (known to fail with transformers 5, docs/throughput.md).
+5. the pipeline's ``--engine_check refuse`` on the demo checkpoint with ``--decode compiled``.
+6. a heavy-tailed prompt mix through the job's own ``generate_batch`` (as bench/common.py's
+   synthetic records: a normal base plus a Pareto(1.2) tail of extra OCR lines, here not cut at
+   the demo model's 376-token budget), batched like the job (sorted, token budget), eager vs
+   compiled: records/s, new tokens/s, rows equal, graphs compiled.
+7. continuous batching (transformers' ``generate_batch``, paged cache) on the batch-64 prompts
+   and the mix: it cannot run the job's processors (they need each row's tokens), so it is
+   measured as a candidate, not offered as a job option.
+8. ``hf`` eager again (order effects; the hf-vs-hf parity floor of near-flat random logits).
+
+Writes ``gpu_check.json`` and ``gpu_check.md`` under ``--out`` ($OUT on the device; keep them in
+bench/results/gpu/). ``--tiny`` runs every stage on a 2-layer model on CPU in seconds (smoke test).
+
+    bench/gpu_check.sh                 # on the GPU machine (< 8 minutes)
+    bench/gpu_check.sh --tiny          # anywhere
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
+import subprocess
+import sys
 import time
 import traceback
-from typing import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import torch
-from transformers import GPTJConfig, GPTJForCausalLM
+from transformers import GPTJConfig, GPTJForCausalLM, LogitsProcessorList
 
-from bench.report import markdown_table, write_results
-from model.engines import EngineConfig, deepspeed_module
+from bench.report import markdown_table
+from model.config import EngineConfig
+from model.decode import DecodeConfig, Decoder, bucket
+from model.generation import (ChosenLogProbs, LoopGuard, ModelLogProbs, TagGrammar, generate_batch, generate_kwargs,
+                              stop_token_ids)
 
-GPTJ_6B = dict(vocab_size=50400, n_positions=2048, n_embd=4096, n_layer=28, n_head=16, rotary_dim=64)
-TINY = dict(vocab_size=512, n_positions=256, n_embd=64, n_layer=2, n_head=4, rotary_dim=8)
+GPTJ_6B = Path(__file__).resolve().parent.parent / "configs" / "gptj_6b.json"
+TINY = dict(n_positions=512, n_embd=64, n_layer=2, n_head=4, rotary_dim=8)
+ROW_COLUMNS = ["engine", "variant", "batch", "tokens_per_s", "decode_step_ms", "bandwidth_bound_ms", "step_over_bound",
+               "prefill_ms", "first_call_s"]
+MIX_COLUMNS = ["engine", "records", "batches", "seconds", "records_per_s", "new_tokens_per_s", "rows_equal_to_eager",
+               "compiled_graphs"]
+
+
+@dataclass
+class Check:
+    """The run's settings, its clock and everything measured so far (written after every stage)."""
+
+    tiny: bool
+    out: Path
+    budget_s: float
+    started: float = field(default_factory=time.perf_counter)
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def left(self) -> float:
+        return self.budget_s - (time.perf_counter() - self.started)
+
+    def stage(self, name: str, estimate_s: float, run: Callable[[], Any]) -> None:
+        """Run one stage unless less than its estimate is left; a failure is recorded, not fatal."""
+        if not self.tiny and self.left() < estimate_s:
+            self.payload["skipped"][name] = f"{self.left():.0f} s left, stage needs about {estimate_s:.0f} s"
+        else:
+            start = time.perf_counter()
+            try:
+                run()
+            except Exception as error:  # one failed engine is a finding, not a reason to lose the others
+                traceback.print_exc()
+                self.payload["errors"][name] = f"{type(error).__name__}: {error}"[:2000]
+            self.payload["stage_seconds"][name] = round(time.perf_counter() - start, 1)
+        self.save()
+
+    def save(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        stem = "gpu_check_tiny" if self.tiny else "gpu_check"
+        (self.out / f"{stem}.json").write_text(json.dumps(self.payload, indent=2) + "\n")
+        (self.out / f"{stem}.md").write_text(report(self.payload) + "\n")
+
+
+def report(payload: dict) -> str:
+    parity = "\n".join(f"- {name}: {result}" for name, result in payload["parity"].items())
+    problems = "\n".join(f"- {k}: {v}" for k, v in {**payload["errors"], **payload["skipped"]}.items())
+    return (f"{payload['device']}; {json.dumps(payload['versions'])}\n\nweights {payload['weight_bytes'] / 1e9:.2f} GB, "
+            f"copy bandwidth {payload['copy_bandwidth_gb_s']} GB/s, bound {payload['bandwidth_bound_ms']} ms/step\n\n"
+            + markdown_table(payload["rows"], ROW_COLUMNS)
+            + "\n\nGreedy rows equal to eager fp16:\n" + parity
+            + ("\n\nHeavy-tailed mix through the job's generate_batch:\n\n" + markdown_table(payload["mix"], MIX_COLUMNS)
+               if payload["mix"] else "")
+            + (f"\n\n--engine_check refuse, --decode compiled: {payload['engine_check']}" if payload.get("engine_check") else "")
+            + (f"\n\nErrors and skipped stages:\n{problems}" if problems else ""))
 
 
 def build_model(shape: dict, device: torch.device, dtype: torch.dtype) -> GPTJForCausalLM:
@@ -39,7 +118,7 @@ def build_model(shape: dict, device: torch.device, dtype: torch.dtype) -> GPTJFo
     torch.set_default_dtype(dtype)
     try:
         with torch.device(device):
-            model = GPTJForCausalLM(GPTJConfig(**shape, bos_token_id=0, eos_token_id=0, pad_token_id=0))
+            model = GPTJForCausalLM(GPTJConfig(**shape))
     finally:
         torch.set_default_dtype(previous)
     return model.eval()
@@ -64,143 +143,291 @@ def copy_bandwidth(device: torch.device, gib: float) -> float:
     return 2 * source.numel() / best
 
 
-def timed_generate(model, prompts: torch.Tensor, new_tokens: int) -> tuple[torch.Tensor, float]:
-    sync(prompts.device)
+def forced_kwargs(tokenizer, prompts: torch.Tensor, new_tokens: int, variant: str) -> dict[str, Any]:
+    """``generate`` arguments as the job builds them (generation.generate_kwargs), forced to ``new_tokens``.
+
+    ``job``: the job's processors in the job's order, the loop guard forcing a token that is not
+    a stop token (same work per step, but a looping random row keeps going); ``bare``: none.
+    """
+    stops = stop_token_ids(tokenizer)
+    width = prompts.shape[1]
+    processors = LogitsProcessorList()
+    if variant == "job":
+        raw = ModelLogProbs()
+        not_a_stop = next(i for i in range(1, 100) if i not in stops)
+        processors.extend([raw, TagGrammar(tokenizer, width), LoopGuard(width, not_a_stop), ChosenLogProbs(raw)])
+    kwargs = generate_kwargs(prompts, torch.ones_like(prompts), new_tokens, stops, tokenizer.pad_token_id, processors)
+    return {**kwargs, "min_new_tokens": new_tokens}
+
+
+def timed(decoder: Decoder, kwargs: dict[str, Any]) -> tuple[torch.Tensor, float]:
+    device = kwargs["input_ids"].device
+    sync(device)
     start = time.perf_counter()
     with torch.inference_mode():
-        out = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=new_tokens,
-                             min_new_tokens=new_tokens, do_sample=False, num_beams=1, use_cache=True, pad_token_id=0)
-    sync(prompts.device)
-    return out[:, prompts.shape[1]:], time.perf_counter() - start
+        out = decoder.generate(kwargs, rows=kwargs["input_ids"].shape[0])
+    sync(device)
+    return out[:, kwargs["input_ids"].shape[1]:], time.perf_counter() - start
 
 
-def measure(engine: str, model, prompts_by_batch: dict[int, torch.Tensor], new_tokens: int,
-            weight_bytes: int, bandwidth: float) -> tuple[list[dict], dict[int, torch.Tensor]]:
-    rows, outputs = [], {}
-    for batch, prompts in prompts_by_batch.items():
-        timed_generate(model, prompts[:, :8], 2)  # warm-up (kernels, allocator)
-        _, prefill = timed_generate(model, prompts, 1)
-        outputs[batch], total = timed_generate(model, prompts, new_tokens)
+def measure(check: Check, engine: str, decoder: Decoder, tokenizer, prompts: dict[int, torch.Tensor],
+            new_tokens: int, variant: str = "job") -> dict[int, torch.Tensor]:
+    """One row per batch size; the first call (compiling, for the compiled path) is timed apart."""
+    bound = check.payload["bandwidth_bound_ms"] / 1e3
+    outputs = {}
+    for batch, ids in prompts.items():
+        _, first = timed(decoder, forced_kwargs(tokenizer, ids, new_tokens, variant))
+        _, prefill = timed(decoder, forced_kwargs(tokenizer, ids, 1, variant))
+        outputs[batch], total = timed(decoder, forced_kwargs(tokenizer, ids, new_tokens, variant))
         step = (total - prefill) / (new_tokens - 1)
-        bound = weight_bytes / bandwidth
-        rows.append({"engine": engine, "batch": batch, "tokens_per_s": round(batch * new_tokens / total, 1),
-                     "seconds": round(total, 3), "decode_step_ms": round(step * 1e3, 2),
-                     "bandwidth_bound_ms": round(bound * 1e3, 2), "step_over_bound": round(step / bound, 2)})
-        print(rows[-1], flush=True)
-    return rows, outputs
+        check.payload["rows"].append({
+            "engine": engine, "variant": variant, "batch": batch, "tokens_per_s": round(batch * new_tokens / total, 1),
+            "decode_step_ms": round(step * 1e3, 3), "bandwidth_bound_ms": round(bound * 1e3, 3),
+            "step_over_bound": round(step / bound, 2), "prefill_ms": round(prefill * 1e3, 2),
+            "first_call_s": round(first, 2), "seconds": round(total, 4)})
+        print(check.payload["rows"][-1], flush=True)
+        check.save()
+    return outputs
 
 
-def prefill_agreement(model, reference_logits: torch.Tensor, prompts: torch.Tensor) -> dict:
-    """Logits of one forward pass against hf's: greedy parity alone is a weak signal on random
-    weights, whose near-flat logits let fp16 rounding flip the arg-max between correct kernels."""
-    with torch.inference_mode():
-        logits = model(input_ids=prompts, attention_mask=torch.ones_like(prompts)).logits.float()
-    difference = (logits - reference_logits).abs()
-    return {"max_abs_logit_diff": round(float(difference.max()), 4),
-            "mean_abs_logit_diff": round(float(difference.mean()), 5),
-            "reference_logit_std": round(float(reference_logits.std()), 4),
-            "top1_agreement": round(float((logits.argmax(-1) == reference_logits.argmax(-1)).float().mean()), 4)}
+def parity(reference: dict[int, torch.Tensor], outputs: dict[int, torch.Tensor]) -> dict[str, Any]:
+    """Rows identical to the reference, per batch, with the differing rows and their first differing step."""
+    result: dict[str, Any] = {}
+    equal = total = 0
+    for batch, want in reference.items():
+        if batch not in outputs:
+            continue
+        got = outputs[batch]
+        same = (got == want).all(dim=1)
+        differing = [{"row": int(row), "first_step": int((got[row] != want[row]).nonzero()[0]),
+                      "eager_id": int(want[row][(got[row] != want[row]).nonzero()[0]]),
+                      "other_id": int(got[row][(got[row] != want[row]).nonzero()[0]])}
+                     for row in (~same).nonzero().flatten().tolist()[:8]]
+        result[str(batch)] = {"equal": f"{int(same.sum())}/{batch}", "differing": differing}
+        equal, total = equal + int(same.sum()), total + batch
+    result["share_equal"] = round(equal / total, 4) if total else None
+    return result
 
 
-def save(payload: dict) -> None:
-    name = "gpu_check_tiny" if payload["tiny"] else "gpu_check"
-    table = markdown_table(payload["rows"], ["engine", "batch", "tokens_per_s", "seconds", "decode_step_ms",
-                                             "bandwidth_bound_ms", "step_over_bound"]) if payload["rows"] else ""
-    parity = "\n".join(f"- {engine}: {result}" for engine, result in payload["parity"].items())
-    errors = "\n".join(f"- {engine}: {error}" for engine, error in payload["errors"].items())
-    write_results(name, payload, f"{payload['device']}; {payload['versions']}\n\n{table}\n\n"
-                                 f"Against hf (greedy rows identical per batch; prefill logits):\n{parity}\n"
-                                 + (f"\nErrors:\n{errors}\n" if errors else "")
-                                 + (f"\n--engine_check refuse: {payload['verify_engine']}\n" if "verify_engine" in payload else ""))
+def prompt_mix(n: int, seed: int, vocab: int, budget: int) -> list[list[int]]:
+    """Prompts with the CPU bench's heavy-tailed lengths (bench/common.py): a normal base of ~90
+    tokens plus Pareto(1.2) extra OCR lines of ~12 tokens (p50 ~104, p90 ~165, p99 ~550), cut at ``budget``."""
+    rng = random.Random(seed)
+    lengths = [min(budget, int(max(24, rng.gauss(90, 15)) + 12 * (rng.paretovariate(1.2) - 1))) for _ in range(n)]
+    return [[rng.randrange(1, vocab) for _ in range(length)] for length in lengths]
+
+
+def job_batches(prompts: list[list[int]], max_new_tokens: int, budget: int, max_rows: int) -> list[list[int]]:
+    """Indices of ``prompts`` cut as the job does: sorted by weight (prompt + ``max_new_tokens``),
+    each batch strictly under the token budget and at most ``max_rows``."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    batches: list[list[int]] = [[]]
+    weight = 0
+    for i in order:
+        cost = len(prompts[i]) + max_new_tokens
+        if batches[-1] and (weight + cost >= budget or len(batches[-1]) >= max_rows):
+            batches.append([])
+            weight = 0
+        batches[-1].append(i)
+        weight += cost
+    return batches
+
+
+def compiled_graphs() -> int:
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"].get("unique_graphs", 0))
+
+
+def run_mix(check: Check, name: str, model, tokenizer, decoder: Decoder, mix: list[list[int]],
+            batches: list[list[int]], max_new_tokens: int, reference: dict[int, Any] | None) -> dict[int, Any]:
+    """The job's own generate_batch over the mix (real stop tokens and loop guard: rows may end early)."""
+    graphs = compiled_graphs()
+    outputs: dict[int, Any] = {}
+    sync(model.device)
+    start = time.perf_counter()
+    for batch in batches:
+        for i, generation in zip(batch, generate_batch(model, tokenizer, [mix[i] for i in batch], max_new_tokens,
+                                                       decoder=decoder)):
+            outputs[i] = generation
+    sync(model.device)
+    seconds = time.perf_counter() - start
+    new = sum(g.output_tokens for g in outputs.values())
+    same = sum(outputs[i] == reference[i] for i in outputs) if reference else len(outputs)
+    check.payload["mix"].append({"engine": name, "records": len(outputs), "batches": len(batches),
+                                 "seconds": round(seconds, 2), "records_per_s": round(len(outputs) / seconds, 2),
+                                 "new_tokens_per_s": round(new / seconds, 1),
+                                 "rows_equal_to_eager": f"{same}/{len(outputs)}",
+                                 "compiled_graphs": compiled_graphs() - graphs})
+    print(check.payload["mix"][-1], flush=True)
+    return outputs
+
+
+def continuous_batching(check: Check, model, prompts: torch.Tensor, mix: list[list[int]], new_tokens: int,
+                        max_new_mix: int) -> None:
+    """transformers' ``generate_batch`` (paged cache, continuous batching): tokens/s on the batch prompts
+    (forced length: no end-of-text id) and on the mix (same limit as the job's mix run, no stop either).
+
+    On the GPU it sizes its paged cache itself; on CPU (``--tiny``) a small cache, since the
+    automatic one spent a minute allocating for a 2-layer model.
+    """
+    from transformers import GenerationConfig
+    from transformers.generation.configuration_utils import ContinuousBatchingConfig
+
+    paged = ContinuousBatchingConfig(num_blocks=64, max_batch_tokens=1024) if check.tiny else None
+
+    for label, inputs, limit in (("fixed", prompts.tolist(), new_tokens), ("mix", mix, max_new_mix)):
+        config = GenerationConfig(max_new_tokens=limit, do_sample=False, eos_token_id=-1, pad_token_id=0)
+        sync(model.device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            results = model.generate_batch(inputs=inputs, generation_config=config, continuous_batching_config=paged)
+        sync(model.device)
+        seconds = time.perf_counter() - start
+        new = sum(len(r.generated_tokens) for r in results.values())
+        check.payload["continuous_batching"][label] = {"requests": len(inputs), "seconds": round(seconds, 2),
+                                                       "new_tokens": new, "new_tokens_per_s": round(new / seconds, 1)}
+        print(label, check.payload["continuous_batching"][label], flush=True)
+        check.save()
+
+
+def versions() -> dict[str, str]:
+    import transformers
+
+    try:
+        import deepspeed
+        deepspeed_version = deepspeed.__version__
+    except Exception as error:  # ImportError, or a DeepSpeed that fails to import on this stack
+        deepspeed_version = f"unavailable ({type(error).__name__})"
+    try:
+        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=30).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        driver = "no nvidia-smi"
+    return {"torch": torch.__version__, "cuda": str(torch.version.cuda), "driver": driver,
+            "transformers": transformers.__version__, "deepspeed": deepspeed_version,
+            "python": sys.version.split()[0]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tiny", action="store_true", help="2-layer model on CPU: a smoke test of this script")
-    parser.add_argument("--batches", default="1,8,32,64")
-    parser.add_argument("--prompt_tokens", type=int, default=128)
-    parser.add_argument("--new_tokens", type=int, default=64)
+    parser.add_argument("--tiny", action="store_true", help="2-layer model on CPU: a smoke test of every stage")
+    parser.add_argument("--out", default=os.environ.get("OUT") or "bench/results/gpu",
+                        help="folder for gpu_check.{json,md} (default: $OUT, else bench/results/gpu)")
+    parser.add_argument("--budget_s", type=float, default=400, help="seconds for all stages; later ones are skipped")
+    parser.add_argument("--batches", default=None, help="default 1,8,32,64,128 (tiny: 1,2,4)")
+    parser.add_argument("--prompt_tokens", type=int, default=None, help="default 128 (tiny: 16)")
+    parser.add_argument("--new_tokens", type=int, default=None, help="default 64 (tiny: 6)")
+    parser.add_argument("--mix", type=int, default=None, help="records in the heavy-tailed mix (default 256, tiny 12)")
+    parser.add_argument("--mix_new_tokens", type=int, default=None, help="the mix's max_new_tokens (default 136, tiny 6)")
+    parser.add_argument("--mix_budget", type=int, default=32768, help="the mix's token budget per batch")
+    parser.add_argument("--inject", action="store_true", help="also DeepSpeed kernel injection (JIT build, known to fail)")
     parser.add_argument("--checkpoint", default="data/models/demo-gptj",
-                        help="also run --engine_check refuse (the pipeline's default deepspeed engine) on this real checkpoint; '' skips")
+                        help="tokenizer for the job's processors, and the checkpoint of the engine check ('' skips it)")
     args = parser.parse_args(argv)
 
     if not args.tiny and not torch.cuda.is_available():
         parser.error("no GPU: run on the GPU machine, or pass --tiny for the CPU smoke test")
-    device = torch.device("cpu" if args.tiny else "cuda")
-    dtype = torch.float32 if args.tiny else torch.float16
-    shape = TINY if args.tiny else GPTJ_6B
+    tiny = args.tiny
+    device = torch.device("cpu" if tiny else "cuda")
+    dtype = torch.float32 if tiny else torch.float16
+    batches = [int(b) for b in (args.batches or ("1,2,4" if tiny else "1,8,32,64,128")).split(",")]
+    prompt_tokens = args.prompt_tokens or (16 if tiny else 128)
+    new_tokens = args.new_tokens or (6 if tiny else 64)
+    mix_new = args.mix_new_tokens or (6 if tiny else 136)
+
+    from model.loading import load_tokenizer
+    tokenizer = load_tokenizer(args.checkpoint or "data/models/demo-gptj")
+    shape = dict(TINY, vocab_size=len(tokenizer)) if tiny else {
+        k: v for k, v in json.loads(GPTJ_6B.read_text()).items() if k not in ("model_type", "architectures")}
+    shape.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                 pad_token_id=tokenizer.pad_token_id)
+    check = Check(tiny, Path(args.out), args.budget_s)
     model = build_model(shape, device, dtype)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    bandwidth = copy_bandwidth(device, 0.0625 if args.tiny else 2.0)
+    bandwidth = copy_bandwidth(device, 0.0625 if tiny else 4.0)
+    check.payload.update(
+        tiny=tiny, device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu", versions=versions(),
+        shape=shape, dtype=str(dtype), weight_bytes=weight_bytes, copy_bandwidth_gb_s=round(bandwidth / 1e9, 1),
+        bandwidth_bound_ms=round(weight_bytes / bandwidth * 1e3, 3), prompt_tokens=prompt_tokens,
+        new_tokens=new_tokens, decode_config=str(DecodeConfig(mode="compiled")), rows=[], parity={}, mix=[],
+        continuous_batching={}, errors={}, skipped={}, stage_seconds={})
+    check.save()
     generator = torch.Generator().manual_seed(1)
-    batches = [int(b) for b in args.batches.split(",")]
-    prompts = {b: torch.randint(1, model.config.vocab_size, (b, args.prompt_tokens), generator=generator).to(device)
+    prompts = {b: torch.randint(1, shape["vocab_size"], (b, prompt_tokens), generator=generator).to(device)
                for b in batches}
-    probe = prompts[max(batches)][:8]
-    payload = {"tiny": args.tiny, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-               "versions": versions(), "weight_bytes": weight_bytes,
-               "copy_bandwidth_gb_s": round(bandwidth / 1e9, 1), "rows": [], "parity": {}, "errors": {}}
+    eager = Decoder(DecodeConfig(mode="eager"), model)
+    compiled = Decoder(DecodeConfig(mode="compiled", warmup_batches=tuple(sorted({bucket(b, DecodeConfig().batch_buckets)
+                                                                                  for b in batches}))), model)
+    out: dict[str, dict] = {}
 
-    rows, reference = measure("hf", model, prompts, args.new_tokens, weight_bytes, bandwidth)
-    with torch.inference_mode():
-        reference_logits = model(input_ids=probe, attention_mask=torch.ones_like(probe)).logits.float()
-    payload["rows"] += rows
-    save(payload)
-    # DeepSpeed without kernel injection (the pipeline default), with it, then hf again (order
-    # effects, and the greedy-parity noise floor of near-flat random logits between two hf runs).
-    # Each on a fresh, identically seeded model: injection replaces the model's modules in place.
-    for name, engine, inject in (("deepspeed", "deepspeed", False), ("deepspeed_inject", "deepspeed", True),
-                                 ("hf_repeat", "hf", False)):
-        del model
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        model = build_model(shape, device, dtype)
-        config = EngineConfig(engine=engine, device=device.type, dtype="float32" if args.tiny else "float16",
-                              kernel_inject=inject)
-        try:
-            wrapped = deepspeed_module(model, config) if engine == "deepspeed" else model
-            rows, outputs = measure(name, wrapped, prompts, args.new_tokens, weight_bytes, bandwidth)
-            identical = {b: f"{int((outputs[b] == reference[b]).all(dim=1).sum())}/{b}" for b in batches}
-            payload["parity"][name] = {"greedy_rows_identical": identical,
-                                       **prefill_agreement(wrapped, reference_logits, probe)}
-            payload["rows"] += rows
-        except Exception as error:  # a failed engine is a finding to report, not a reason to lose the others
-            traceback.print_exc()
-            payload["errors"][name] = f"{type(error).__name__}: {error}"[:2000]
-        save(payload)
+    def eager_rows() -> None:
+        out["hf"] = measure(check, "hf", eager, tokenizer, prompts, new_tokens)
+        measure(check, "hf", eager, tokenizer, {b: prompts[b] for b in (batches[0], batches[-1])}, new_tokens, "bare")
+
+    def compiled_rows() -> None:
+        warm = compiled.warm_up(tokenizer.pad_token_id, new_tokens, widths=(prompt_tokens,))
+        check.payload["compiled_warm_up_s"] = round(warm, 1)
+        check.payload["compiled_graphs_after_warm_up"] = compiled_graphs()
+        out["compiled"] = measure(check, "compiled", compiled, tokenizer, prompts, new_tokens)
+        check.payload["parity"]["compiled"] = parity(out["hf"], out["compiled"])
+        measure(check, "compiled", compiled, tokenizer, {b: prompts[b] for b in (batches[0], batches[-1])},
+                new_tokens, "bare")
+
+    def deepspeed_rows(inject: bool) -> Callable[[], None]:
+        def run() -> None:
+            from model.engines import deepspeed_module
+
+            name = "deepspeed_inject" if inject else "deepspeed"
+            fresh = build_model(shape, device, dtype)
+            config = EngineConfig(engine="deepspeed", device=device.type, dtype="float32" if tiny else "float16",
+                                  kernel_inject=inject)
+            wrapped = deepspeed_module(fresh, config)
+            out[name] = measure(check, name, Decoder(DecodeConfig(mode="eager"), wrapped), tokenizer, prompts,
+                                new_tokens)
+            check.payload["parity"][name] = parity(out["hf"], out[name])
+            del wrapped, fresh
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        return run
+
+    def engine_check() -> None:
+        from model.checkpoint import read_metadata
+        from model.verify import load_verified_engine
+
+        config = EngineConfig(engine="hf", device=device.type, decode="compiled")
+        max_new = read_metadata(args.checkpoint).get("max_new_tokens", 136)
+        engine = load_verified_engine(args.checkpoint, config, max_new, "refuse")
+        check.payload["engine_check"] = f"{args.checkpoint}: {engine.name} with compiled decode matches hf eager"
+
+    mix = prompt_mix(args.mix or (12 if tiny else 256), 4, shape["vocab_size"], shape["n_positions"] - mix_new)
+    mix_batches = job_batches(mix, mix_new, args.mix_budget, max(batches))
+
+    def mix_rows() -> None:
+        lengths = sorted(len(p) for p in mix)
+        check.payload["mix_prompt_tokens"] = {q: lengths[int(q * (len(lengths) - 1))] for q in (0.0, 0.5, 0.9, 0.99, 1.0)}
+        reference = run_mix(check, "hf", model, tokenizer, eager, mix, mix_batches, mix_new, None)
+        run_mix(check, "compiled", model, tokenizer, compiled, mix, mix_batches, mix_new, reference)
+
+    def hf_repeat() -> None:
+        out["hf_repeat"] = measure(check, "hf_repeat", eager, tokenizer, prompts, new_tokens)
+        check.payload["parity"]["hf_repeat"] = parity(out["hf"], out["hf_repeat"])
+
+    check.stage("hf", 60, eager_rows)
+    check.stage("compiled", 150, compiled_rows)
+    check.stage("deepspeed", 50, deepspeed_rows(False))
     if args.checkpoint:
-        payload["verify_engine"] = verify_checkpoint(args.checkpoint, device)
-        save(payload)
-    print(json.dumps(payload["parity"]), json.dumps(payload["errors"]))
+        check.stage("engine_check", 60, engine_check)
+    check.stage("mix", 90, mix_rows)
+    check.stage("continuous_batching", 45,
+                lambda: continuous_batching(check, model, prompts[max(batches)], mix, new_tokens, mix_new))
+    check.stage("hf_repeat", 35, hf_repeat)
+    if args.inject:
+        check.stage("deepspeed_inject", 120, deepspeed_rows(True))
+    check.payload["total_seconds"] = round(time.perf_counter() - check.started, 1)
+    check.save()
+    print(report(check.payload))
     return 0
-
-
-def verify_checkpoint(checkpoint: str, device: torch.device) -> str:
-    """The pipeline's own start-up check (its default deepspeed engine), on a trained model and its padded,
-    mixed-length probe batch."""
-    from model.checkpoint import read_metadata
-    from model.verify import load_verified_engine
-
-    config = EngineConfig(engine="deepspeed", device=device.type)
-    try:
-        max_new_tokens = read_metadata(checkpoint).get("max_new_tokens", 136)
-        engine = load_verified_engine(checkpoint, config, max_new_tokens, "refuse")
-        result = f"{checkpoint}: the {engine.name} engine matches hf on the probe batch"
-    except Exception as error:
-        result = f"{checkpoint}: {type(error).__name__}: {error}"
-    print(result, flush=True)
-    return result
-
-
-def versions() -> str:
-    import transformers
-    try:
-        import deepspeed
-        deepspeed_version = deepspeed.__version__
-    except ImportError:
-        deepspeed_version = "not installed"
-    return (f"torch {torch.__version__} (CUDA {torch.version.cuda}), transformers {transformers.__version__}, "
-            f"deepspeed {deepspeed_version}")
 
 
 if __name__ == "__main__":
