@@ -17,6 +17,9 @@ class PromptedRecord:
     input_hash: str
     record_json: str
     carried: dict[str, Any] = field(default_factory=dict)
+    # the cleaned OCR lines, for the evidence search after generation (formats/evidence.py)
+    back_lines: tuple[str, ...] = ()
+    front_lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

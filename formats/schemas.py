@@ -1,4 +1,4 @@
-"""Arrow schemas of the output and the dead letter (SPEC §5). pyarrow only.
+"""Arrow schemas of the output (SPEC §5, §5b) and the dead letter (SPEC §5). pyarrow only.
 
 Carried input columns are appended after the output fields; one whose name collides
 with an output field is written as ``input_<name>`` so neither value is lost.
@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+
+from formats.review import REVIEWED_FIELDS
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 STAGES: tuple[str, ...] = ("read", "validate", "prompt", "inference", "parse")
@@ -32,6 +34,13 @@ OUTPUT_FIELDS: list[pa.Field] = [
     pa.field("model_version", pa.string(), nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("processed_at", TIMESTAMP, nullable=False),
+    # SPEC §5b: how far the job vouches for each field (formats/review.py)
+    *(column for name in REVIEWED_FIELDS for column in (
+        pa.field(f"{name}_confidence", pa.float64(), nullable=True),
+        pa.field(f"{name}_source", pa.string(), nullable=False))),
+    pa.field("review_fields", pa.list_(pa.string()), nullable=False),
+    pa.field("review_reasons", pa.list_(pa.string()), nullable=False),
+    pa.field("needs_review", pa.bool_(), nullable=False),
 ]
 OUTPUT_NAMES = frozenset(f.name for f in OUTPUT_FIELDS)
 

@@ -26,7 +26,7 @@ from model.config import EngineCheck, EngineConfig
 from pipeline.batching import BatchedInference, BatchingConfig, ModelSharing
 from pipeline.dead_letter import DEAD, METRICS_NAMESPACE
 from pipeline.footers import count_parquet_rows
-from pipeline.manifest import Manifest, write_json
+from pipeline.manifest import Manifest, review_counts, write_json
 from pipeline.options import BackstampOptions
 from pipeline.preflight import InputError, InputPlan, check_inputs
 from pipeline.read import TableToRows
@@ -35,6 +35,7 @@ from pipeline.redaction import redact, redact_options, redacted_cli
 from formats.parse import STATUSES
 from formats.prompt import prompt_budget
 from formats.records import ColumnNames
+from formats.review import REVIEWED_FIELDS, ReviewConfig
 from formats.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
 from pipeline.transforms import BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
 
@@ -62,6 +63,7 @@ class JobPlan:
     max_new_tokens: int
     prompt_budget: int
     engine_check: EngineCheck = "off"
+    review: ReviewConfig = ReviewConfig()
 
 
 def new_run_id() -> str:
@@ -117,6 +119,7 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         max_new_tokens=max_new_tokens,
         prompt_budget=budget,
         engine_check=options.engine_check,
+        review=review_config(options),
     )
 
 
@@ -178,7 +181,7 @@ def build_rows(pipeline: beam.Pipeline, plan: JobPlan, select: Optional[beam.PTr
     parsed = (
         to_generate
         | "Generate" >> BatchedInference(handler)
-        | "Parse" >> beam.ParDo(ParseGenerations(plan.run_id, plan.model_version, carried))
+        | "Parse" >> beam.ParDo(ParseGenerations(plan.run_id, plan.model_version, carried, plan.review))
         .with_outputs(DEAD, main="rows")
     )
     dead_letters = ((read[DEAD], validated[DEAD], deduped[DEAD], prompted[DEAD], parsed[DEAD])
@@ -239,6 +242,7 @@ def execute(pipeline_options: PipelineOptions, plan: JobPlan,
         records_dead_lettered=count_parquet_rows(written.dead_letter),
         records_skipped=counters.get("records_skipped", 0),
         parse_status={s: counters.get(f"parse_{s}", 0) for s in STATUSES},
+        review=review_counts(counters),
         dead_letter_reasons={k.removeprefix("dead_"): v for k, v in sorted(counters.items())
                              if k.startswith("dead_")},
         prompt_tokens=counters.get("prompt_tokens", 0), output_tokens=counters.get("output_tokens", 0),
@@ -259,6 +263,25 @@ def padding_fraction(counters: dict[str, int]) -> float:
     return round(counters.get("batch_padding_slots", 0) / slots, 4) if slots else 0.0
 
 
+def review_config(options: BackstampOptions) -> ReviewConfig:
+    """The review options (SPEC §5b); an out-of-range threshold stops the job before any work."""
+    try:
+        return ReviewConfig(thresholds={name: getattr(options, f"review_threshold_{name}") for name in REVIEWED_FIELDS},
+                            evidence_threshold=options.evidence_threshold)
+    except ValueError as error:
+        raise InputError(str(error)) from error
+
+
+def review_summary(review: dict) -> list[str]:
+    """Summary lines: records and fields sent to review, by reason (SPEC §5b)."""
+    if not review:
+        return []
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(review["by_reason"].items(), key=lambda kv: -kv[1]))
+    return [f"  sent to review        {review['records']} records, {review['fields']} fields"
+            + (f" ({', '.join(f'{k}: {v}' for k, v in review['by_field'].items())})" if review["by_field"] else ""),
+            f"  review reasons        {reasons or 'none'}"]
+
+
 def format_summary(manifest: Manifest) -> str:
     rate = manifest.records_read / manifest.wall_seconds if manifest.wall_seconds else 0.0
     lines = [
@@ -271,6 +294,7 @@ def format_summary(manifest: Manifest) -> str:
         f"  records skipped       {manifest.records_skipped} (done by an earlier run)",
         "  parse status          " + ", ".join(f"{k}: {v}" for k, v in manifest.parse_status.items()),
         f"  prompts truncated     {manifest.truncated}",
+        *review_summary(manifest.review),
         f"  tokens                prompt {manifest.prompt_tokens}, generated {manifest.output_tokens}",
         f"  batches               {manifest.extra.get('batches_by_engine', {})}, padding "
         f"{manifest.extra.get('padding_fraction', 0.0):.1%} of prompt slots, {manifest.extra.get('batch_splits', 0)}"

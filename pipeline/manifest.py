@@ -33,6 +33,7 @@ class Manifest:
     output_tokens: int
     truncated: int
     records_skipped: int = 0  # a backfill's records already processed by an earlier run
+    review: dict[str, Any] = field(default_factory=dict)  # SPEC §5b: see review_counts
     options: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -44,6 +45,19 @@ class Manifest:
         # Redacted here too: the backfill writes manifests without going through job.execute.
         return json.dumps(redact_value({**asdict(self), "count_invariant_holds": self.count_invariant_holds}),
                           indent=2, sort_keys=True, default=str) + "\n"
+
+
+def review_counts(counters: dict[str, int]) -> dict[str, Any]:
+    """Records and fields sent to review (SPEC §5b), from ``transforms.count_review``'s counters.
+
+    ``by_reason``: records with each reason (a field reason such as ``low_confidence:title``
+    counts one field per record); ``by_field``: records with each field in ``review_fields``.
+    """
+    def under(prefix: str) -> dict[str, int]:
+        return {k.removeprefix(prefix): v for k, v in sorted(counters.items()) if k.startswith(prefix)}
+
+    return {"records": counters.get("review_records", 0), "fields": counters.get("review_fields", 0),
+            "by_reason": under("review_reason:"), "by_field": under("review_field:")}
 
 
 def write_json(path: str, text: str) -> None:

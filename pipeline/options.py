@@ -9,6 +9,8 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from formats.evidence import EVIDENCE_THRESHOLD
+from formats.review import DEFAULT_THRESHOLDS, REVIEWED_FIELDS
 from model.config import ENGINE_CHECKS, ENGINES
 from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
 
@@ -90,3 +92,14 @@ class BackstampOptions(PipelineOptions):
                              help="Share one model across the SDK processes of a worker.")
         sharing.add_argument("--model_copies", type=int, default=None,
                              help="Exact number of models per worker (e.g. one per GPU).")
+
+        review = parser.add_argument_group(
+            "Backstamp review (SPEC §5b; defaults measured on the synthetic held-out split, "
+            "bench/results/confidence_synthetic.md)")
+        for name in REVIEWED_FIELDS:
+            review.add_argument(f"--review_threshold_{name}", type=float, default=DEFAULT_THRESHOLDS[name],
+                                help=f"A {name} whose confidence (0-1) is below this goes to review "
+                                     f"(low_confidence:{name}).")
+        review.add_argument("--evidence_threshold", type=float, default=EVIDENCE_THRESHOLD,
+                            help="rapidfuzz similarity (0-100) at which a value counts as found in the OCR; "
+                                 "below it the field goes to review (not_in_ocr:<field>).")

@@ -17,6 +17,7 @@ from pipeline.dead_letter import DEAD, METRICS_NAMESPACE, dead_letter
 from formats.parse import answer_columns, parse_completion
 from formats.prompt import fit_prompt, model_input, prompt_hash
 from formats.records import ColumnNames, Rejection, ValidRecord, record_json, validate_row
+from formats.review import REVIEWED_FIELDS, Review, ReviewConfig, ReviewInput, route
 from formats.schemas import carried_name
 
 if TYPE_CHECKING:  # Beam's inference package imports torch; this module must not (tests/test_layering.py)
@@ -100,17 +101,20 @@ class BuildPrompts(beam.DoFn):
             id=record.id, language=record.language, prompt=fitted.text, input_ids=tuple(input_ids),
             truncated=fitted.truncated, input_hash=prompt_hash(fitted.text),
             record_json=record_json(record.raw), carried=dict(record.carried),
+            back_lines=record.back_lines, front_lines=record.front_lines,
         )
 
 
 class ParseGenerations(beam.DoFn):
     """``PredictionResult`` → an output row (SPEC §5), or a dead letter for a failed inference."""
 
-    def __init__(self, run_id: str, model_version: str, carried_columns: Sequence[str]):
+    def __init__(self, run_id: str, model_version: str, carried_columns: Sequence[str],
+                 review: ReviewConfig = ReviewConfig()):
         """``carried_columns``: output names of all carried columns; a file lacking one gets nulls."""
         self._run_id = run_id
         self._model_version = model_version
         self._carried_columns = tuple(carried_columns)
+        self._review = review
         self._output_tokens = Metrics.counter(METRICS_NAMESPACE, "output_tokens")
 
     def process(self, result: PredictionResult) -> Iterable[Any]:
@@ -128,18 +132,36 @@ class ParseGenerations(beam.DoFn):
                 DEAD, dead_letter("parse", "parse_error", f"{type(error).__name__}: {error}", record.id,
                                   record.record_json, self._run_id))
             return
+        review = route(ReviewInput(
+            values={name: getattr(parsed, name) for name in REVIEWED_FIELDS}, date_iso=parsed.date_iso,
+            tokens=generation.fields, back=record.back_lines, front=record.front_lines,
+            parse_status=parsed.status, truncated=record.truncated, looped=generation.looped,
+            hit_limit=generation.hit_limit), self._review)
         Metrics.counter(METRICS_NAMESPACE, f"parse_{parsed.status}").inc()
         Metrics.counter(METRICS_NAMESPACE, "records_written").inc()
         self._output_tokens.inc(generation.output_tokens)
+        count_review(review)
         row = {
             "id": record.id, "language": record.language,
             **answer_columns(parsed, generation.text, generation.output_tokens),  # training evaluates the same
             "prompt_tokens": len(record.input_ids),
             "truncated": record.truncated, "input_hash": record.input_hash,
             "model_version": self._model_version, "run_id": self._run_id,
-            "processed_at": datetime.now(timezone.utc),
+            "processed_at": datetime.now(timezone.utc), **review.columns(),
         }
         row.update({carried_name(name): value for name, value in record.carried.items()})
         for name in self._carried_columns:
             row.setdefault(name, None)
         yield row
+
+
+def count_review(review: Review) -> None:
+    """Counters for the manifest (``manifest.review_counts``): records and fields sent to review, by reason and field."""
+    if not review.needs_review:
+        return
+    Metrics.counter(METRICS_NAMESPACE, "review_records").inc()
+    Metrics.counter(METRICS_NAMESPACE, "review_fields").inc(len(review.review_fields))
+    for reason in review.review_reasons:
+        Metrics.counter(METRICS_NAMESPACE, f"review_reason:{reason}").inc()
+    for name in review.review_fields:
+        Metrics.counter(METRICS_NAMESPACE, f"review_field:{name}").inc()

@@ -1,0 +1,180 @@
+"""Review routing (SPEC §5b): which fields the job vouches for, which go to a person and why,
+and how the run counts them."""
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from formats.review import (AGGREGATES, DEFAULT_THRESHOLDS, NOT_IN_OCR_FACTOR, REVIEWED_FIELDS, FieldTokens,
+                            ReviewConfig, ReviewInput, route)
+from formats.schemas import output_schema
+from pipeline.job import review_config, review_summary
+from pipeline.manifest import review_counts
+from pipeline.options import BackstampOptions
+from pipeline.preflight import InputError
+
+BACK = ["KEYSTONE PRESS AGENCY LTD", "THE BEATLES", "Photo by John Smith"]
+FRONT = ["OCT 3 1963"]
+SURE = math.log(0.999)
+
+
+def sure(field: str) -> FieldTokens:
+    return FieldTokens(field, SURE, (SURE, SURE), SURE)
+
+
+def item(values: dict[str, str] | None = None, tokens=None, **changes) -> ReviewInput:
+    values = values if values is not None else {
+        "title": "THE BEATLES", "agency": "Keystone", "photographer": "John Smith", "date": "OCT 3 1963"}
+    base = dict(values=values, date_iso="1963-10-03", back=BACK, front=FRONT, parse_status="ok",
+                truncated=False, looped=False, hit_limit=False,
+                tokens=tokens if tokens is not None else [sure(name) for name in values])
+    return ReviewInput(**{**base, **changes})
+
+
+def test_sure_values_found_in_the_ocr_are_vouched_for():
+    review = route(item())
+    assert not review.needs_review and review.review_fields == () and review.review_reasons == ()
+    assert {name: t.source for name, t in review.trust.items()} == {
+        "title": "back:1", "agency": "back:0", "photographer": "back:2", "date": "front:0"}
+    assert all(t.confidence == pytest.approx(0.999) for t in review.trust.values())
+
+
+def test_a_low_confidence_value_goes_to_review_alone():
+    unsure = FieldTokens("photographer", SURE, (SURE, math.log(0.2)), SURE)
+    review = route(item(tokens=[sure("title"), sure("agency"), unsure, sure("date")]))
+    assert review.review_fields == ("photographer",)
+    assert review.review_reasons == ("low_confidence:photographer",)
+    assert review.trust["photographer"].confidence == pytest.approx(0.2)
+    assert review.needs_review
+
+
+def test_the_threshold_decides_what_is_low():
+    unsure = FieldTokens("title", math.log(0.7), (SURE,), SURE)
+    tokens = [unsure, sure("agency"), sure("photographer"), sure("date")]
+    assert route(item(tokens=tokens), ReviewConfig(thresholds={**DEFAULT_THRESHOLDS, "title": 0.6})).review_fields == ()
+    assert route(item(tokens=tokens), ReviewConfig(thresholds={**DEFAULT_THRESHOLDS, "title": 0.8})).review_fields == (
+        "title",)
+
+
+def test_a_value_found_nowhere_in_the_ocr_goes_to_review_even_when_the_model_is_sure():
+    values = {"title": "THE BEATLES", "agency": "Associated Press", "photographer": "John Smith",
+              "date": "OCT 3 1963"}
+    review = route(item(values))
+    assert review.review_fields == ("agency",)
+    assert review.review_reasons == ("low_confidence:agency", "not_in_ocr:agency")
+    assert review.trust["agency"].source == ""
+    assert review.trust["agency"].confidence == pytest.approx(0.999 * NOT_IN_OCR_FACTOR)  # the print does not back it
+
+
+def test_a_canonical_agency_is_vouched_for_through_its_stamp():
+    values = {"title": "THE BEATLES", "agency": "Associated Press", "photographer": "", "date": ""}
+    review = route(item(values, back=["AP WIREPHOTO", "THE BEATLES"]))
+    assert review.trust["agency"].source == "canonical" and not review.needs_review
+
+
+def test_a_date_that_cannot_be_read_goes_to_review():
+    review = route(item(date_iso=None))
+    assert review.review_fields == ("date",) and review.review_reasons == ("date_unreadable",)
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"looped": True}, "loop"), ({"hit_limit": True}, "token_limit"),
+    ({"parse_status": "partial"}, "parse_partial"), ({"truncated": True}, "truncated")])
+def test_a_record_in_doubt_sends_every_field_to_review(change, reason):
+    review = route(item(**change))
+    assert review.review_fields == REVIEWED_FIELDS and review.review_reasons == (reason,)
+
+
+def test_a_loop_is_not_also_called_a_token_limit():
+    assert route(item(looped=True, hit_limit=True)).review_reasons == ("loop",)
+
+
+def test_a_field_the_model_did_not_write_has_no_confidence_and_is_not_reviewed():
+    values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
+    review = route(item(values, tokens=[sure("title")]))
+    assert review.trust["agency"].confidence is None and review.trust["agency"].source == ""
+    assert not review.needs_review
+
+
+def test_a_written_but_empty_field_keeps_its_confidence_and_is_not_reviewed():
+    values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
+    review = route(item(values, tokens=[sure("title"), FieldTokens("agency", math.log(0.3), (), SURE)]))
+    assert review.trust["agency"].confidence == pytest.approx(0.3) and not review.needs_review
+
+
+def test_a_value_without_recorded_probabilities_is_not_vouched_for():
+    review = route(item(tokens=[sure("title"), sure("agency"), sure("date")]))
+    assert review.trust["photographer"].confidence == 0.0
+    assert review.review_reasons == ("low_confidence:photographer",)
+
+
+def test_the_aggregates_read_the_tokens_they_name():
+    tokens = FieldTokens("title", math.log(0.5), (math.log(0.9), math.log(0.4)), math.log(0.3))
+    assert AGGREGATES["min_prob"](tokens) == pytest.approx(0.4)
+    assert AGGREGATES["mean_prob"](tokens) == pytest.approx(math.sqrt(0.9 * 0.4))
+    assert AGGREGATES["first_prob"](tokens) == pytest.approx(0.9)
+    assert AGGREGATES["min_prob_with_bounds"](tokens) == pytest.approx(0.3)
+
+
+def test_review_columns_fit_the_output_schema():
+    rows = [route(item()).columns(), route(item(looped=True)).columns(),
+            route(item({"title": "X", "agency": "", "photographer": "", "date": ""}, tokens=[])).columns()]
+    fields = [f for f in output_schema() if f.name in rows[0]]
+    assert [f.name for f in fields] == list(rows[0])
+    table = pa.Table.from_pylist(rows, schema=pa.schema(fields))
+    assert table.column("needs_review").to_pylist() == [False, True, True]
+    assert table.column("agency_confidence").to_pylist()[2] is None
+    assert table.schema.field("title_confidence").type == pa.float64()
+
+
+def test_thresholds_are_options_with_the_measured_defaults():
+    options = PipelineOptions(["--review_threshold_photographer", "0.9"]).view_as(BackstampOptions)
+    config = review_config(options)
+    assert config.thresholds == {**DEFAULT_THRESHOLDS, "photographer": 0.9}
+    with pytest.raises(InputError, match="review thresholds"):
+        review_config(PipelineOptions(["--review_threshold_title", "1.5"]).view_as(BackstampOptions))
+
+
+def test_the_manifest_counts_records_and_fields_by_reason():
+    counters = {"review_records": 3, "review_fields": 6, "review_reason:loop": 1,
+                "review_reason:low_confidence:title": 2, "review_field:title": 3, "review_field:agency": 1,
+                "parse_ok": 9}
+    counts = review_counts(counters)
+    assert counts == {"records": 3, "fields": 6, "by_reason": {"loop": 1, "low_confidence:title": 2},
+                      "by_field": {"agency": 1, "title": 3}}
+    lines = review_summary(counts)
+    assert "3 records, 6 fields" in lines[0] and lines[1].endswith("low_confidence:title: 2, loop: 1")
+
+
+def test_a_run_writes_the_review_columns_and_its_manifest_counts_them(tiny_checkpoint, tmp_path):
+    """The whole job on DirectRunner; the manifest's review counts equal what the written rows say."""
+    import collections
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pipeline.job import run
+
+    rows = [{"id": f"r{i}", "front_ocr": ["OCT 3 1963"], "back_ocr": ["AP WIREPHOTO", "THE BEATLES", f"ref {i}"],
+             "language": "en"} for i in range(5)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    manifest = run(["--input", str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"),
+                    "--model", str(tiny_checkpoint), "--review_threshold_title", "0.3"])
+    written = pq.read_table(list((tmp_path / "out" / "records").glob("*.parquet"))).to_pylist()
+    assert len(written) == 5
+    for row in written:
+        assert row["needs_review"] == bool(row["review_fields"] or row["review_reasons"])
+        for name in REVIEWED_FIELDS:
+            assert (row[f"{name}_confidence"] is None) <= (row[name] == "")  # a value always has a confidence
+            assert row[f"{name}_confidence"] is None or 0.0 <= row[f"{name}_confidence"] <= 1.0
+    reasons = collections.Counter(reason for row in written for reason in row["review_reasons"])
+    fields = collections.Counter(name for row in written for name in row["review_fields"])
+    saved = json.loads((tmp_path / "out" / "manifest.json").read_text())["review"]
+    assert saved == manifest.review == {
+        "records": sum(row["needs_review"] for row in written), "fields": sum(fields.values()),
+        "by_reason": dict(sorted(reasons.items())), "by_field": dict(sorted(fields.items()))}
+    assert saved["records"] > 0  # a random tiny model's answers are not to be trusted
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["options"]["review_threshold_title"] == 0.3
