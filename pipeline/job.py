@@ -109,8 +109,8 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         model_version=version,
         model_cache_dir=options.model_cache_dir,
         engine=EngineConfig(engine=options.engine, device=options.device, dtype=options.dtype,
-                            kernel_inject=options.kernel_inject,
-                            allow_pickle_weights=options.allow_pickle_weights, torch_threads=options.torch_threads),
+                            kernel_inject=options.kernel_inject, allow_pickle_weights=options.allow_pickle_weights,
+                            torch_threads=options.torch_threads, decode=options.decode),
         batching=BatchingConfig(
             min_batch_size=options.min_batch_size, max_batch_size=options.max_batch_size,
             max_batch_weight=options.max_batch_weight, max_batch_duration_secs=options.max_batch_duration_secs,

@@ -11,7 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from formats.evidence import EVIDENCE_THRESHOLD
 from formats.review import DEFAULT_THRESHOLDS, REVIEWED_FIELDS
-from model.config import ENGINE_CHECKS, ENGINES
+from model.config import DECODE_MODES, ENGINE_CHECKS, ENGINES
 from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
 
 DEFAULT_MODEL = "data/models/demo-gptj"
@@ -55,6 +55,10 @@ class BackstampOptions(PipelineOptions):
                            help="deepspeed engine on GPU: DeepSpeed's fused inference kernels. Off by default: with "
                                 "transformers 5 and deepspeed 0.19.8 GPT-J injection fails on the first forward pass "
                                 "(docs/throughput.md); use it with --engine_check.")
+        model.add_argument("--decode", default="auto", choices=DECODE_MODES,
+                           help="compiled: static KV cache and torch.compile'd decode steps (CUDA graphs), batches "
+                                "padded to shape buckets; eager: transformers' default loop. auto: compiled on GPU, "
+                                "eager on CPU, where compiling does not pay (docs/throughput.md).")
         model.add_argument("--max_new_tokens", type=int, default=None,
                            help="Generation limit (default: the value training recorded in the checkpoint).")
         model.add_argument("--max_prompt_tokens", type=int, default=None,
