@@ -46,7 +46,8 @@ def test_dataflow_dry_run_prints_the_job_without_touching_the_network(network_at
     printed = capsys.readouterr().out
     assert "job built, not submitted" in printed
     assert IMAGE in printed and "worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver" in printed
-    assert "Prompt, Generate, Parse, WriteRecords" in printed
+    steps = printed.split("steps", 1)[1].split("\n", 1)[0]
+    assert steps.index("Prompt") < steps.index("Generate") < steps.index("Parse") < steps.index("WriteRecords")
     assert network_attempts == []
 
 
