@@ -126,7 +126,7 @@ def load_or_create(catalog: Catalog, name: str, schema: pa.Schema) -> Table:
     table = load_table(catalog, name)
     if table is not None:
         return table
-    catalog.create_namespace_if_not_exists(NAMESPACE)
+    _create_namespace(catalog)
     try:
         with catalog.create_table_transaction(name, schema=table_schema(schema),
                                               properties=TABLE_PROPERTIES) as create:
@@ -134,6 +134,20 @@ def load_or_create(catalog: Catalog, name: str, schema: pa.Schema) -> Table:
     except (TableAlreadyExistsError, CommitFailedException):  # a concurrent first run created it
         pass
     return catalog.load_table(name)
+
+
+def _create_namespace(catalog: Catalog) -> None:
+    """Create ``NAMESPACE`` unless it exists, tolerating a concurrent first run that creates it too.
+
+    The SQL catalog checks, then inserts: of two first runs, the slower one's insert fails on the
+    unique key (an SQLAlchemy ``IntegrityError``, not ``NamespaceAlreadyExistsError``). That is
+    harmless once the namespace exists, so only a failure that leaves no namespace is raised.
+    """
+    try:
+        catalog.create_namespace_if_not_exists(NAMESPACE)
+    except Exception:
+        if not catalog.namespace_exists(NAMESPACE):
+            raise
 
 
 def table_schema(schema: pa.Schema) -> pa.Schema:
