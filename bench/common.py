@@ -7,6 +7,8 @@ settings), so the benchmark measures the pipeline's choices, not a re-implementa
 from __future__ import annotations
 
 import json
+import os
+import platform
 import statistics
 import tempfile
 import time
@@ -16,6 +18,7 @@ from typing import Sequence
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import torch
 from apache_beam.transforms.util import SortAndBatchElements
 
 from model.engines import Engine, EngineConfig
@@ -27,6 +30,14 @@ from formats.records import ColumnNames, ValidRecord, validate_row
 from pipeline.transforms import BuildPrompts
 
 Plan = list[list[PromptedRecord]]
+
+
+def cpu_machine() -> dict:
+    """The machine a CPU figure was measured on, taken when the run ends (load shows sharing)."""
+    return {"cpu": platform.processor() or platform.machine(), "cores_usable": len(os.sched_getaffinity(0)),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "load_average_at_end": os.getloadavg(),
+            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def synthetic_records(n: int, seed: int, folder: Path, tail_alpha: float = 1.2) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import pyarrow.parquet as pq
 import torch
 from scipy.stats import mannwhitneyu
 
-from bench.common import prompted
+from bench.common import cpu_machine, prompted
 from bench.report import markdown_table, write_results
 from formats.evaluate import normalise_text
 from formats.evidence import find_evidence
@@ -183,8 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {"meta": {"model": args.model, "model_version": model_version(checkpoint), "records": len(records),
                         "set": args.name, "aggregate": AGGREGATE, "target": args.target if args.choose else None,
                         "floor": args.floor if args.choose else None,
-                        "machine": {"cpu": platform.processor() or platform.machine(),
-                                    "torch_threads": torch.get_num_threads()}},
+                        "machine": cpu_machine()},
                "generation": totals, "separation": separation(rows), "trust": trust_table(rows, thresholds),
                "thresholds": thresholds}
     separation_columns = ["field", "values", "wrong"] + [f"{m}:{a}" for m in MODES for a in AGGREGATES] + [

@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from bench.common import LoopResult, length_stats, prompted, run_plan, synthetic_records, token_batches
+from bench.common import LoopResult, cpu_machine, length_stats, prompted, run_plan, synthetic_records, token_batches
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.config import EngineConfig
@@ -134,10 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = {"model": args.model, "model_version": model_version(checkpoint), "max_new_tokens": max_new_tokens,
             "sample_prompt_tokens": length_stats(sample), "bench_prompt_tokens": length_stats(bench),
             "bench_seed": args.seed, "trials": args.trials, "batching": dataclasses.asdict(BatchingConfig()),
-            "machine": {"cpu": platform.processor() or platform.machine(), "cores_usable": len(os.sched_getaffinity(0)),
-                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                        "load_average_at_end": os.getloadavg()},
-            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "machine": cpu_machine()}
     table = (f"Decode paths on CPU ({meta['machine']['cpu']}, {meta['machine']['torch_threads']} torch threads, "
              f"torch {torch.__version__}, load average at the end {meta['machine']['load_average_at_end'][0]:.1f}); "
              f"model {args.model} ({meta['model_version']}), max_new_tokens {max_new_tokens}, the job's batches "

@@ -15,17 +15,12 @@ guard ended, and how many rows decode the same. Writes ``bench/results/trust_cos
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
-from bench.common import prompted, run_plan, synthetic_records, token_batches
+from bench.common import cpu_machine, prompted, run_plan, synthetic_records, token_batches
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.config import EngineConfig
@@ -99,9 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += side_by_side("realistic", realistic, engines, args.trials, max_new_tokens)
     meta = {"model": args.model, "model_version": model_version(checkpoint), "max_new_tokens": max_new_tokens,
             "trials": args.trials, "bench_seed": args.seed,
-            "machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
-                        "load_average_at_end": os.getloadavg()},
-            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "machine": cpu_machine()}
     table = (f"Cost of per-field confidences and the loop guard on CPU ({meta['machine']['cpu']}, "
              f"{meta['machine']['torch_threads']} torch threads, load average at the end "
              f"{meta['machine']['load_average_at_end'][0]:.1f}); model {args.model} ({meta['model_version']}), "
