@@ -25,6 +25,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadAllFromParquet
 from apache_beam.metrics import Metrics
@@ -252,7 +253,9 @@ def remove_orphans(table: cat.Table, run_date: str, before_run_id: str) -> int:
 
     Called once this night is committed: a run that started earlier can no longer commit
     it (its base predates our commit), so its files are garbage — e.g. a SIGKILLed run's.
-    Folders of committed runs stay (older snapshots still reference them).
+    Folders of committed runs stay (older snapshots still reference them). Such a run may
+    still be alive and writing (it reports the lost race when it finds its files gone); a
+    folder that changes under the deletion is left to the night's next commit.
     """
     committed = {cat.summary_value(s, cat.SUMMARY_RUN_ID) for s in table.snapshots()}
     night = f"{cat.beam_path(table.location())}/data/run_date={run_date}"
@@ -264,7 +267,10 @@ def remove_orphans(table: cat.Table, run_date: str, before_run_id: str) -> int:
     for folder in sorted(runs):
         run_id = folder.removeprefix("run-")
         if folder.startswith("run-") and run_id not in committed and run_id < before_run_id:
-            delete_tree(f"{night}/{folder}")
+            try:
+                delete_tree(f"{night}/{folder}")
+            except BeamIOError:
+                continue
             removed += 1
     return removed
 
@@ -338,35 +344,44 @@ def run_backfill(argv: Sequence[str]) -> BackfillOutcome:
         state_files=(cat.other_nights(records, run_date), cat.other_nights(dead_letter, run_date)),
         records_folder=cat.run_folder(records, run_date, plan.run_id),
         dead_letter_folder=cat.run_folder(dead_letter, run_date, plan.run_id))
-    manifest = execute(pipeline_options, plan, graph)
-    record_files = rows_per_file(f"{graph.records_folder}/*.parquet")
-    dead_files = rows_per_file(f"{graph.dead_letter_folder}/*.parquet")
-    empty = [path for path, n in {**record_files, **dead_files}.items() if n == 0]
-    if empty:  # Beam's sinks write one empty shard when there is nothing; it has no run_date to partition by
-        FileSystems.delete(empty)
-    withdrawn = sum(n for path, n in record_files.items() if path.rsplit("/", 1)[-1].startswith("withdrawn-"))
-    manifest = dataclasses.replace(manifest, output=warehouse.location, extra={
-        **manifest.extra, "run_date": run_date, "reprocess": backfill.reprocess, "records_withdrawn": withdrawn,
-        "stored_as": layout.renames, "earlier_files": len(graph.state_files[0]) + len(graph.state_files[1])})
-    if not manifest.count_invariant_holds:
-        return BackfillOutcome("not_committed", run_date, _as_dict(manifest), redact(
-            format_summary(manifest) + f"\n  NOT committed: the counts disagree; files left in "
-            f"{graph.records_folder} for inspection (removed by the night's next commit)"))
-
-    summary = _snapshot_summary(manifest)
+    manifest: Optional[Manifest] = None
     try:
+        manifest = execute(pipeline_options, plan, graph)
+        record_files = rows_per_file(f"{graph.records_folder}/*.parquet")
+        dead_files = rows_per_file(f"{graph.dead_letter_folder}/*.parquet")
+        empty = [path for path, n in {**record_files, **dead_files}.items() if n == 0]
+        if empty:  # Beam's sinks write one empty shard when there is nothing; it has no run_date to partition by
+            FileSystems.delete(empty)
+        withdrawn = sum(n for path, n in record_files.items() if path.rsplit("/", 1)[-1].startswith("withdrawn-"))
+        manifest = dataclasses.replace(manifest, output=warehouse.location, extra={
+            **manifest.extra, "run_date": run_date, "reprocess": backfill.reprocess, "records_withdrawn": withdrawn,
+            "stored_as": layout.renames, "earlier_files": len(graph.state_files[0]) + len(graph.state_files[1])})
+        if not manifest.count_invariant_holds:
+            if lost := cat.rival_commit(catalog.load_table(cat.RECORDS), bases[0], run_date):
+                raise lost  # a rival's commit removed files this run had written (remove_orphans)
+            return BackfillOutcome("not_committed", run_date, _as_dict(manifest), redact(
+                format_summary(manifest) + f"\n  NOT committed: the counts disagree; files left in "
+                f"{graph.records_folder} for inspection (removed by the night's next commit)"))
+
         snapshot = cat.commit_night(catalog, cat.RECORDS, bases[0], run_date, plan.run_id,
-                                    [p for p, n in record_files.items() if n], layout.schema, summary)
-    except cat.LostRace as lost:
+                                    [p for p, n in record_files.items() if n], layout.schema,
+                                    _snapshot_summary(manifest))
+    except Exception as error:
+        # The winner of a race removes the folders of earlier uncommitted runs (remove_orphans), so a
+        # loser can fail anywhere from writing its files to adding them: that failure is the lost race.
+        lost = error if isinstance(error, cat.LostRace) else cat.rival_commit(
+            catalog.load_table(cat.RECORDS), bases[0], run_date)
+        if lost is None:
+            raise
         delete_tree(graph.records_folder)
         delete_tree(graph.dead_letter_folder)
-        return BackfillOutcome("lost_race", run_date, _as_dict(manifest), redact(
+        return BackfillOutcome("lost_race", run_date, _as_dict(manifest) if manifest else {}, redact(
             f"NOT committed: {lost}; this run's files were removed and the table is as the other run left it "
             f"(exit code {EXIT_LOST_RACE})"))
     try:
         dead_snapshot: Optional[int] = cat.commit_night(
             catalog, cat.DEAD_LETTER, bases[1], run_date, plan.run_id,
-            [p for p, n in dead_files.items() if n], cat.DEAD_LETTER_LAYOUT, summary).snapshot_id
+            [p for p, n in dead_files.items() if n], cat.DEAD_LETTER_LAYOUT, _snapshot_summary(manifest)).snapshot_id
     except cat.LostRace:  # a later --reprocess of this night replaced it already; its dead letters stand
         dead_snapshot = None
     records, dead_letter = catalog.load_table(cat.RECORDS), catalog.load_table(cat.DEAD_LETTER)

@@ -270,6 +270,16 @@ def other_nights(table: Optional[Table], run_date: str) -> list[str]:
     return data_files(table, NotEqualTo(RUN_DATE_FIELD.name, run_date))
 
 
+def rival_commit(table: Table, base_snapshot_id: Optional[int], run_date: str) -> Optional[LostRace]:
+    """The ``LostRace`` if a run committed ``run_date`` to ``table`` after snapshot ``base_snapshot_id``."""
+    for snapshot in ancestors(table):
+        if snapshot.snapshot_id == base_snapshot_id:
+            return None
+        if summary_value(snapshot, SUMMARY_RUN_DATE) == run_date:
+            return LostRace(run_date, summary_value(snapshot, SUMMARY_RUN_ID))
+    return None
+
+
 def commit_night(catalog: Catalog, name: str, base_snapshot_id: Optional[int], run_date: str, run_id: str,
                  files: Sequence[str], schema: pa.Schema, summary: dict[str, str]) -> Snapshot:
     """Make ``files`` the whole of night ``run_date`` in table ``name``, in one commit.
@@ -281,11 +291,9 @@ def commit_night(catalog: Catalog, name: str, base_snapshot_id: Optional[int], r
     location_files = [path if "://" in path else f"file://{path}" for path in files]
     for attempt in range(COMMIT_ATTEMPTS):
         table = catalog.load_table(name)
-        for snapshot in ancestors(table):
-            if snapshot.snapshot_id == base_snapshot_id:
-                break
-            if summary_value(snapshot, SUMMARY_RUN_DATE) == run_date:
-                raise LostRace(run_date, summary_value(snapshot, SUMMARY_RUN_ID))
+        lost = rival_commit(table, base_snapshot_id, run_date)
+        if lost is not None:
+            raise lost
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "Delete operation did not match any records")

@@ -17,7 +17,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.io.filesystem import BeamIOError
+from pyiceberg.table import Transaction
 
+from pipeline import backfill
 from pipeline import catalog as cat
 from pipeline.backfill import EXIT_BAD_INPUT, EXIT_LOST_RACE, EXIT_OK, run_backfill
 from pipeline.backfill import main as backfill_main
@@ -350,6 +353,51 @@ def test_two_concurrent_runs_of_one_night_commit_it_once(models, tmp_path):
     assert [p.name for p in runs] == [f"run-{rows[0]['run_id']}"], "the loser removed its files"
 
 
+EARLIER_RUN, LATER_RUN = "20240501T000000Z-aaaaaaaa", "20240501T000001Z-bbbbbbbb"
+
+
+@pytest.mark.parametrize("rival_commits", ["after_this_run_wrote", "while_this_run_adds_its_files"])
+def test_a_run_whose_files_the_winner_removed_reports_the_lost_race(models, tmp_path, monkeypatch, rival_commits):
+    """The winner of a night removes the folders of earlier uncommitted runs (orphans of killed runs),
+    so a slower rival can find its files gone anywhere before its own commit: it must exit 4, not 1-3."""
+    input_glob = write_input(tmp_path / "in", [record(i) for i in range(6)] + ALWAYS_DEAD)
+    warehouse = tmp_path / "warehouse"
+    rival = argv(input_glob, warehouse, "2024-05-01", models[0], "--run_id", LATER_RUN)
+    rival_outcomes = []
+
+    def rival_wins_once() -> None:
+        if not rival_outcomes:
+            rival_outcomes.append(None)
+            rival_outcomes[0] = run_backfill(rival)
+
+    if rival_commits == "after_this_run_wrote":
+        real_execute = backfill.execute
+
+        def execute_then_rival(*args):
+            manifest = real_execute(*args)
+            rival_wins_once()
+            return manifest
+        monkeypatch.setattr(backfill, "execute", execute_then_rival)
+    else:  # inside this run's commit transaction: after it checked for rivals, before add_files reads its files
+        real_add_files = Transaction.add_files
+
+        def rival_then_add_files(self, *args, **kwargs):
+            rival_wins_once()
+            return real_add_files(self, *args, **kwargs)
+        monkeypatch.setattr(Transaction, "add_files", rival_then_add_files)
+
+    outcome = run_backfill(argv(input_glob, warehouse, "2024-05-01", models[0], "--run_id", EARLIER_RUN))
+
+    assert rival_outcomes[0].status == "committed" and rival_outcomes[0].manifest["extra"]["orphan_runs_removed"] == 2
+    assert (outcome.status, outcome.exit_code) == ("lost_race", EXIT_LOST_RACE)
+    assert f"committed by another run ({LATER_RUN})" in outcome.summary
+    rows = night_rows(str(warehouse), "2024-05-01")
+    assert sorted(row["id"] for row in rows) == [f"p{i:04d}" for i in range(6)]
+    assert {row["run_id"] for row in rows} == {LATER_RUN}
+    runs = list((warehouse / "backstamp" / "records" / "data" / "run_date=2024-05-01").iterdir())
+    assert [p.name for p in runs] == [f"run-{LATER_RUN}"]
+
+
 def test_a_sigkilled_run_leaves_the_table_unchanged(models, inputs, tmp_path):
     warehouse = tmp_path / "warehouse"
     assert run_backfill(argv(inputs["before"], warehouse, "2024-03-01", models[0])).status == "committed"
@@ -380,6 +428,29 @@ def test_a_sigkilled_run_leaves_the_table_unchanged(models, inputs, tmp_path):
     # in both tables' data folders (the dead-letter sink may not have started when the kill came)
     assert not list(warehouse.glob(f"backstamp/*/data/run_date=2024-03-02/{killed_folder.name}")), \
         "the killed run's files were removed by the night's commit"
+
+
+def test_an_orphan_folder_that_cannot_be_removed_yet_does_not_fail_the_commit(models, inputs, tmp_path,
+                                                                               monkeypatch):
+    """Removing earlier runs' folders is cleanup after the commit: a folder that changes under the
+    deletion (its run is alive and still writing) stays for the night's next commit to remove."""
+    warehouse = tmp_path / "warehouse"
+    orphan = warehouse / "backstamp" / "records" / "data" / "run_date=2024-03-01" / "run-20000101T000000Z-00000000"
+    orphan.mkdir(parents=True)
+    (orphan / "part-00000-of-00001.parquet").write_bytes(b"an earlier run's file")
+    real_delete_tree = backfill.delete_tree
+
+    def busy_folder(folder: str) -> int:
+        raise BeamIOError("Delete operation failed", {folder: IOError("a file vanished while deleting")})
+    monkeypatch.setattr(backfill, "delete_tree", busy_folder)
+    first = run_backfill(argv(inputs["before"], warehouse, "2024-03-01", models[0]))
+    assert first.status == "committed" and first.manifest["extra"]["orphan_runs_removed"] == 0
+    assert orphan.exists()
+
+    monkeypatch.setattr(backfill, "delete_tree", real_delete_tree)
+    rerun = run_backfill(argv(inputs["before"], warehouse, "2024-03-01", models[0], "--reprocess"))
+    assert rerun.status == "committed" and rerun.manifest["extra"]["orphan_runs_removed"] == 1
+    assert not orphan.exists()
 
 
 def test_a_crash_between_the_two_commits_is_completed_by_the_next_run_of_the_night(models, tmp_path, monkeypatch):
