@@ -111,26 +111,33 @@ def separation(rows: list[dict]) -> list[dict]:
     return table
 
 
-def accepted(rows: list[dict], name: str, threshold: float) -> tuple[int, int, int, int]:
-    """(accepted values, right among them, values sent to review, fields) at ``threshold``.
+def accepted(rows: list[dict], name: str, threshold: float) -> tuple[list[dict], int, int]:
+    """(the accepted fields, fields sent to review, fields) at ``threshold``, as ``route`` decides.
 
-    Accepted: non-empty, not sent to review by any reason. Empty values are not counted as
-    accepted values; a field goes to review when it is non-empty or its record is in doubt.
+    Accepted: not sent to review by any reason, an empty value included (the catalogue takes
+    "no agency" on trust too, like ``python -m pipeline evaluate``). A field with a confidence
+    goes to review below the threshold, empty or not; one the model did not write has none.
     """
     field_rows = [r for r in rows if r["field"] == name]
-    reviewed = [r for r in field_rows if r["other_reasons"] or (r["value"] and r["confidence"] < threshold)]
-    kept = [r for r in field_rows if r["value"] and r not in reviewed]
-    return len(kept), sum(r["right"] for r in kept), len(reviewed), len(field_rows)
+    reviewed = [r for r in field_rows if r["other_reasons"]
+                or (r["confidence"] is not None and r["confidence"] < threshold)]
+    kept = [r for r in field_rows if r not in reviewed]
+    return kept, len(reviewed), len(field_rows)
+
+
+def _precision(rows: list[dict]) -> float | None:
+    return round(sum(r["right"] for r in rows) / len(rows), 4) if rows else None
 
 
 def trust_table(rows: list[dict], thresholds: dict[str, float]) -> list[dict]:
     table = []
     for name in REVIEWED_FIELDS:
-        kept, right, reviewed, fields = accepted(rows, name, thresholds[name])
+        kept, reviewed, fields = accepted(rows, name, thresholds[name])
         values = [r for r in rows if r["field"] == name and r["value"]]
         table.append({"field": name, "threshold": thresholds[name], "non_empty_values": len(values),
-                      "wrong_values": sum(not r["right"] for r in values),
-                      "accepted": kept, "accepted_precision": round(right / kept, 4) if kept else None,
+                      "wrong_values": sum(not r["right"] for r in values), "accepted": len(kept),
+                      "accepted_precision": _precision(kept),
+                      "accepted_nonempty_precision": _precision([r for r in kept if r["value"]]),
                       "review_share": round(reviewed / fields, 4) if fields else None,
                       "exact_match": round(sum(r["right"] for r in rows if r["field"] == name) / fields, 4)})
     return table
@@ -141,8 +148,8 @@ def choose(rows: list[dict], target: float, floor: float) -> dict[str, float]:
     chosen = {}
     for name in REVIEWED_FIELDS:
         for threshold in (t for t in GRID if t >= floor):
-            kept, right, _, _ = accepted(rows, name, threshold)
-            if kept == 0 or right / kept >= target:
+            kept, _, _ = accepted(rows, name, threshold)
+            if not kept or _precision(kept) >= target:
                 chosen[name] = threshold
                 break
         else:
@@ -193,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"OCR). evidence@T: right values found / wrong values not found in the OCR at rapidfuzz threshold T."
             f"\n\n" + markdown_table(results["separation"], separation_columns)
             + f"\n\nAt thresholds {json.dumps(thresholds)} on the job's confidence, with every other review reason "
-              f"(accepted: non-empty values not sent to review; review_share: of all records):\n\n"
+              f"(accepted: fields not sent to review, empty ones included; review_share: of all records):\n\n"
             + markdown_table(results["trust"], list(results["trust"][0]))
             + f"\n\nGeneration: {json.dumps(totals)}\n")
     write_results(f"confidence_{args.name}", {**results, "values": rows}, text)

@@ -10,7 +10,9 @@ Per field (title, agency, photographer, date):
 
 A field goes to review with ``low_confidence:<field>`` below its threshold, ``not_in_ocr:<field>``
 when the OCR holds no evidence of it; a date the job cannot read (``date_iso`` null) is
-``date_unreadable``. Record-level reasons (``loop``, ``token_limit``, ``parse_partial``,
+``date_unreadable``. A field the model wrote empty is a claim too ("this print names no
+agency"), which the catalogue takes on trust unless it is reviewed: below its threshold (the
+probability of the tag and of closing it at once) it goes to review as ``low_confidence``. Record-level reasons (``loop``, ``token_limit``, ``parse_partial``,
 ``truncated``) send every written field of the record. ``needs_review`` is any field or reason.
 """
 from __future__ import annotations
@@ -152,6 +154,8 @@ def route(item: ReviewInput, config: ReviewConfig = ReviewConfig()) -> Review:
         confidence = AGGREGATES[config.aggregate](tokens) if tokens is not None else None
         if not value:
             trust[name] = FieldTrust(confidence, "")
+            if confidence is not None and confidence < config.thresholds[name]:
+                field_reasons.append((name, f"low_confidence:{name}"))
             continue
         if confidence is None:  # a value the token map could not place: no ground to vouch for it
             confidence = 0.0

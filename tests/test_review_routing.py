@@ -99,10 +99,20 @@ def test_a_field_the_model_did_not_write_has_no_confidence_and_is_not_reviewed()
     assert not review.needs_review
 
 
-def test_a_written_but_empty_field_keeps_its_confidence_and_is_not_reviewed():
+def test_a_field_written_empty_with_confidence_is_vouched_for():
     values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
-    review = route(item(values, tokens=[sure("title"), FieldTokens("agency", math.log(0.3), (), SURE)]))
-    assert review.trust["agency"].confidence == pytest.approx(0.3) and not review.needs_review
+    review = route(item(values, tokens=[sure(name) for name in values]))
+    assert review.trust["agency"].confidence == pytest.approx(0.999) and review.trust["agency"].source == ""
+    assert not review.needs_review
+
+
+def test_a_field_written_empty_without_confidence_goes_to_review():
+    """"No agency on this print" is a claim the catalogue would take on trust: an unsure one is checked."""
+    values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
+    unsure_empty = FieldTokens("agency", SURE, (), math.log(0.3))  # closing the field at once was a 0.3 guess
+    review = route(item(values, tokens=[sure("title"), unsure_empty, sure("photographer"), sure("date")]))
+    assert review.trust["agency"].confidence == pytest.approx(0.3)
+    assert review.review_fields == ("agency",) and review.review_reasons == ("low_confidence:agency",)
 
 
 def test_a_value_without_recorded_probabilities_is_not_vouched_for():
