@@ -13,10 +13,6 @@ import pytest
 from tests.gcs_emulator import GcsEmulator, emulator_environment
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_MODEL = ROOT / "data" / "models" / "demo-gptj"
-SAMPLE_RECORDS = ROOT / "data" / "sample" / "records.parquet"
-SAMPLE_LABELS = ROOT / "data" / "sample" / "labels.parquet"
 
 
 @pytest.fixture(scope="session")
