@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from formats.evidence import EVIDENCE_THRESHOLD, Evidence, find_evidence
+from formats.evidence import EVIDENCE_THRESHOLD, find_evidence
 from formats.parse import OK
 
 REVIEWED_FIELDS: tuple[str, ...] = ("title", "agency", "photographer", "date")

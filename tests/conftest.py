@@ -13,6 +13,7 @@ import pytest
 from tests.gcs_emulator import GcsEmulator, emulator_environment
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
+pytest_plugins = ("tests.secret_watch",)  # its ``secret_watch`` fixture, for every test module
 
 
 @pytest.fixture(scope="session")

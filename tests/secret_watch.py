@@ -1,9 +1,7 @@
 """A reusable check that a command line lets no secret out (issue 16): ``run``, ``dataflow`` and ``flink``
 use it in tests/test_no_code_no_secrets.py; ``backfill`` and ``latest`` can use it the same way.
 
-Import the fixture into a test module and give the command the watch's flags::
-
-    from tests.secret_watch import secret_watch  # noqa: F401  (a pytest fixture)
+tests/conftest.py shares the fixture with every test module; give the command the watch's flags::
 
     def test_backfill_keeps_secrets(secret_watch, tmp_path):
         status = main([..., "--input", secret_watch.signed(str(tmp_path / "in" / "*.parquet")),

@@ -25,7 +25,6 @@ from pipeline import catalog as cat
 from pipeline.backfill import EXIT_BAD_INPUT, EXIT_LOST_RACE, EXIT_OK, run_backfill
 from pipeline.backfill import main as backfill_main
 from pipeline.latest import main as latest_main
-from tests.secret_watch import secret_watch  # noqa: F401  (a pytest fixture)
 from tests.tiny_checkpoint import build_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]

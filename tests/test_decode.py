@@ -20,7 +20,7 @@ from model.checkpoint import read_metadata
 from model.config import EngineConfig
 from model.decode import DecodeConfig, Decoder, bucket
 from model.engines import Engine, load_engine
-from model.generation import generate_batch, left_pad
+from model.generation import left_pad
 from model.verify import EngineMismatchError, load_verified_engine
 
 ROOT = Path(__file__).resolve().parent.parent

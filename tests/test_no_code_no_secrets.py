@@ -18,7 +18,7 @@ from pipeline import job, launch, redaction
 from pipeline.__main__ import main as pipeline_cli
 from pipeline.dead_letter import dead_letter
 from pipeline.job import run
-from tests.secret_watch import SECRETS, secret_watch  # noqa: F401  (secret_watch is a fixture)
+from tests.secret_watch import SECRETS
 
 
 @pytest.fixture(scope="module")

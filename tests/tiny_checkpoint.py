@@ -11,7 +11,7 @@ import torch
 from transformers import GPTJConfig, GPTJForCausalLM, PreTrainedTokenizerFast
 
 from model.checkpoint import write_metadata
-from train.tokenizer import EOS, train_bpe
+from train.tokenizer import train_bpe
 
 _CORPUS = [
     "WILLIAM DOIG (NUJ 03: 62 NETHERPARK AVENUE GLASGOW SCOTLAND",
