@@ -93,20 +93,22 @@ def collect(records, labels: dict, model, tokenizer, max_new_tokens: int) -> tup
 
 
 def separation(rows: list[dict]) -> list[dict]:
-    """AUROC per field of every candidate, over the non-empty values the model wrote."""
+    """AUROC per field of every candidate, over the fields the model wrote (empty ones too: they are routed)."""
     table = []
     candidates = [f"{mode}:{aggregate}" for mode in MODES for aggregate in AGGREGATES]
     for name in REVIEWED_FIELDS:
-        values = [r for r in rows if r["field"] == name and r["value"] and r[candidates[0]] is not None]
-        line = {"field": name, "values": len(values), "wrong": sum(not r["right"] for r in values)}
+        values = [r for r in rows if r["field"] == name and r[candidates[0]] is not None]
+        line = {"field": name, "written": len(values), "empty": sum(not r["value"] for r in values),
+                "wrong": sum(not r["right"] for r in values)}
         for candidate in candidates:
             line[candidate] = auroc([r[candidate] for r in values if r["right"]],
                                     [r[candidate] for r in values if not r["right"]])
         line["job"] = auroc([r["confidence"] for r in values if r["right"]],
                             [r["confidence"] for r in values if not r["right"]])
+        written = [r for r in values if r["value"]]
         for threshold in EVIDENCE_GRID:  # right values found / wrong values not found, at each threshold
-            line[f"evidence@{threshold}"] = (f"{sum(r[f'found@{threshold}'] for r in values if r['right'])}/"
-                                             f"{sum(not r[f'found@{threshold}'] for r in values if not r['right'])}")
+            line[f"evidence@{threshold}"] = (f"{sum(r[f'found@{threshold}'] for r in written if r['right'])}/"
+                                             f"{sum(not r[f'found@{threshold}'] for r in written if not r['right'])}")
         table.append(line)
     return table
 
@@ -144,11 +146,16 @@ def trust_table(rows: list[dict], thresholds: dict[str, float]) -> list[dict]:
 
 
 def choose(rows: list[dict], target: float, floor: float) -> dict[str, float]:
-    """Per field, the lowest threshold from ``floor`` up whose accepted precision reaches ``target``."""
+    """Per field, the lowest threshold from ``floor`` up whose accepted values (non-empty) reach ``target``.
+
+    Non-empty: where the model writes a field empty it is mostly sure of it (the tag and the
+    token closing it), wrong or not, so counting empties would raise every threshold, sending
+    more values to review, without catching those empties.
+    """
     chosen = {}
     for name in REVIEWED_FIELDS:
         for threshold in (t for t in GRID if t >= floor):
-            kept, _, _ = accepted(rows, name, threshold)
+            kept = [r for r in accepted(rows, name, threshold)[0] if r["value"]]
             if not kept or _precision(kept) >= target:
                 chosen[name] = threshold
                 break
@@ -192,12 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "machine": cpu_machine()},
                "generation": totals, "separation": separation(rows), "trust": trust_table(rows, thresholds),
                "thresholds": thresholds}
-    separation_columns = ["field", "values", "wrong"] + [f"{m}:{a}" for m in MODES for a in AGGREGATES] + [
+    separation_columns = ["field", "written", "empty", "wrong"] + [f"{m}:{a}" for m in MODES for a in AGGREGATES] + [
         "job"] + [f"evidence@{t}" for t in EVIDENCE_GRID]
     text = (f"Confidence on the {args.name} set ({len(records)} records, {args.model}). AUROC of each candidate "
-            f"for right vs wrong non-empty values (model: probabilities before the tag grammar; decoded: after; "
+            f"for right vs wrong fields the model wrote, empty ones included (model: probabilities before the tag grammar; decoded: after; "
             f"job: the confidence the job writes, {AGGREGATE} × {NOT_IN_OCR_FACTOR} when the value is not in the "
-            f"OCR). evidence@T: right values found / wrong values not found in the OCR at rapidfuzz threshold T."
+            f"OCR). evidence@T: right non-empty values found / wrong ones not found in the OCR at rapidfuzz threshold T."
             f"\n\n" + markdown_table(results["separation"], separation_columns)
             + f"\n\nAt thresholds {json.dumps(thresholds)} on the job's confidence, with every other review reason "
               f"(accepted: fields not sent to review, empty ones included; review_share: of all records):\n\n"
