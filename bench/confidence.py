@@ -31,7 +31,8 @@ from bench.report import markdown_table, write_results
 from formats.evaluate import normalise_text
 from formats.evidence import find_evidence
 from formats.parse import parse_completion
-from formats.review import AGGREGATE, AGGREGATES, NOT_IN_OCR_FACTOR, DEFAULT_THRESHOLDS, REVIEWED_FIELDS, ReviewConfig, ReviewInput, route
+from formats.review import (AGGREGATE, AGGREGATES, DEFAULT_THRESHOLDS, NOT_IN_OCR_FACTOR, REVIEWED_FIELDS, ReviewConfig,
+                            ReviewInput, route, skip_probability)
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.generation import generate_batch
 from model.loading import load_model, load_tokenizer
@@ -79,6 +80,7 @@ def collect(records, labels: dict, model, tokenizer, max_new_tokens: int) -> tup
             row = {"id": record.id, "field": name, "value": values[name], "label": label,
                    "right": normalise_text(values[name]) == normalise_text(label),
                    "source": review.trust[name].source, "confidence": review.trust[name].confidence,
+                   "skip": skip_probability(name, generation.fields) if not values[name] else None,
                    "other_reasons": name in review.review_fields,
                    "looped": generation.looped, "hit_limit": generation.hit_limit}
             for threshold in EVIDENCE_GRID:
@@ -117,12 +119,12 @@ def accepted(rows: list[dict], name: str, threshold: float) -> tuple[list[dict],
     """(the accepted fields, fields sent to review, fields) at ``threshold``, as ``route`` decides.
 
     Accepted: not sent to review by any reason, an empty value included (the catalogue takes
-    "no agency" on trust too, like ``python -m pipeline evaluate``). A field with a confidence
-    goes to review below the threshold, empty or not; one the model did not write has none.
+    "no agency" on trust too, like ``python -m pipeline evaluate``). A field goes to review below
+    the threshold: by its confidence, or when the model left it out, by the token that skipped it.
     """
     field_rows = [r for r in rows if r["field"] == name]
-    reviewed = [r for r in field_rows if r["other_reasons"]
-                or (r["confidence"] is not None and r["confidence"] < threshold)]
+    sure = [(r, r["confidence"] if r["confidence"] is not None else r["skip"]) for r in field_rows]
+    reviewed = [r for r, p in sure if r["other_reasons"] or (p is not None and p < threshold)]
     kept = [r for r in field_rows if r not in reviewed]
     return kept, len(reviewed), len(field_rows)
 

@@ -10,9 +10,11 @@ Per field (title, agency, photographer, date):
 
 A field goes to review with ``low_confidence:<field>`` below its threshold, ``not_in_ocr:<field>``
 when the OCR holds no evidence of it; a date the job cannot read (``date_iso`` null) is
-``date_unreadable``. A field the model wrote empty is a claim too ("this print names no
-agency"), which the catalogue takes on trust unless it is reviewed: below its threshold (the
-probability of the tag and of closing it at once) it goes to review as ``low_confidence``. Record-level reasons (``loop``, ``token_limit``, ``parse_partial``,
+``date_unreadable``. An empty field is a claim too ("this print names no agency"), which the
+catalogue takes on trust unless it is reviewed, so it goes to review as ``low_confidence`` below
+its threshold: written empty, by its tag and closing token; left out (SPEC §4: an empty field
+is left out with its tag), by the token that skipped it (``skip_probability``), while its
+``confidence`` column stays null as §5b says. Record-level reasons (``loop``, ``token_limit``, ``parse_partial``,
 ``truncated``) send every written field of the record. ``needs_review`` is any field or reason.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Callable, Mapping, Sequence
 
 from formats.evidence import EVIDENCE_THRESHOLD, find_evidence
 from formats.parse import OK
+from formats.tags import FIELDS
 
 REVIEWED_FIELDS: tuple[str, ...] = ("title", "agency", "photographer", "date")
 
@@ -140,6 +143,19 @@ class ReviewInput:
     hit_limit: bool
 
 
+def skip_probability(name: str, tokens: Sequence[FieldTokens]) -> float | None:
+    """How sure the model was to leave field ``name`` out: the probability of the token it wrote
+    where the field's tag would go (the next written field's tag, or the token that ended the
+    output after the last one). None when nothing was written before or after the field."""
+    written = {t.field: t for t in tokens}
+    position = FIELDS.index(name)
+    after = next((written[f] for f in FIELDS[position + 1:] if f in written), None)
+    if after is not None:
+        return math.exp(after.tag)
+    before = next((written[f] for f in reversed(FIELDS[:position]) if f in written), None)
+    return math.exp(before.end) if before is not None and before.end is not None else None
+
+
 def route(item: ReviewInput, config: ReviewConfig = ReviewConfig()) -> Review:
     """Confidence, source and review decision of one record (the rules in the module doc)."""
     by_field = {tokens.field: tokens for tokens in item.tokens}
@@ -154,7 +170,8 @@ def route(item: ReviewInput, config: ReviewConfig = ReviewConfig()) -> Review:
         confidence = AGGREGATES[config.aggregate](tokens) if tokens is not None else None
         if not value:
             trust[name] = FieldTrust(confidence, "")
-            if confidence is not None and confidence < config.thresholds[name]:
+            sure_empty = confidence if tokens is not None else skip_probability(name, item.tokens)
+            if sure_empty is not None and sure_empty < config.thresholds[name]:
                 field_reasons.append((name, f"low_confidence:{name}"))
             continue
         if confidence is None:  # a value the token map could not place: no ground to vouch for it

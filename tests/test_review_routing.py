@@ -9,7 +9,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from formats.review import (AGGREGATES, DEFAULT_THRESHOLDS, NOT_IN_OCR_FACTOR, REVIEWED_FIELDS, FieldTokens,
-                            ReviewConfig, ReviewInput, route)
+                            ReviewConfig, ReviewInput, route, skip_probability)
 from formats.schemas import output_schema
 from pipeline.job import review_config, review_summary
 from pipeline.manifest import review_counts
@@ -92,11 +92,30 @@ def test_a_loop_is_not_also_called_a_token_limit():
     assert route(item(looped=True, hit_limit=True)).review_reasons == ("loop",)
 
 
-def test_a_field_the_model_did_not_write_has_no_confidence_and_is_not_reviewed():
+def test_a_field_the_model_left_out_surely_has_no_confidence_and_is_vouched_for():
     values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
-    review = route(item(values, tokens=[sure("title")]))
+    review = route(item(values, tokens=[sure("title")]))  # the end of the title: sure, skipping the rest
     assert review.trust["agency"].confidence is None and review.trust["agency"].source == ""
     assert not review.needs_review
+
+
+def test_a_field_the_model_left_out_unsurely_goes_to_review_by_the_token_that_skipped_it():
+    values = {"title": "THE BEATLES", "agency": "", "photographer": "John Smith", "date": "OCT 3 1963"}
+    skipping = FieldTokens("photographer", math.log(0.4), (SURE, SURE), SURE)  # written where <agency> would go
+    review = route(item(values, tokens=[sure("title"), skipping, sure("date")]))
+    assert review.trust["agency"].confidence is None  # SPEC §5b: null for a field the model did not write
+    assert review.review_fields == ("agency", "photographer")
+    assert review.review_reasons == ("low_confidence:agency", "low_confidence:photographer")
+
+
+@pytest.mark.parametrize("tokens, skipped, expected", [
+    ([sure("title"), FieldTokens("date", math.log(0.6), (SURE,), SURE)], "agency", 0.6),  # the next written tag
+    ([sure("title"), FieldTokens("date", math.log(0.6), (SURE,), SURE)], "photographer", 0.6),
+    ([sure("title"), FieldTokens("agency", SURE, (SURE,), math.log(0.3))], "date", 0.3),  # the end after the last
+    ([FieldTokens("agency", SURE, (SURE,), None)], "date", None),  # the output ran out: no decision to read
+])
+def test_the_skip_probability_is_the_token_written_where_the_tag_would_go(tokens, skipped, expected):
+    assert skip_probability(skipped, tokens) == (None if expected is None else pytest.approx(expected))
 
 
 def test_a_field_written_empty_with_confidence_is_vouched_for():
