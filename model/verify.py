@@ -89,6 +89,7 @@ def load_verified_engine(checkpoint: str, config: EngineConfig, max_new_tokens: 
     reference = load_engine(checkpoint, dataclasses.replace(config, engine="hf", decode="eager"))
     probe = probe_batch(reference, reference.model.config.n_positions - max_new_tokens)
     expected = reference.generate(probe, max_new_tokens)
+    weights = None
     try:
         weights = deepspeed_module(reference.model, config) if config.engine == "deepspeed" else reference.model
         candidate = Engine(config.engine, weights, reference.tokenizer, Decoder(DecodeConfig(mode=config.decode), weights))
@@ -103,5 +104,5 @@ def load_verified_engine(checkpoint: str, config: EngineConfig, max_new_tokens: 
     if check == "refuse":
         raise EngineMismatchError(message)
     _LOG.warning("%s Falling back to hf (--engine_check fallback).", message)
-    del candidate, reference
+    del candidate, reference, weights  # the checked copy goes before the eager one loads
     return load_engine(checkpoint, dataclasses.replace(config, engine="hf", decode="eager"))
