@@ -31,7 +31,7 @@ def load_or_build_tokenizer(model_args: ModelArguments, saved: str | Path | None
     return tokenizer
 
 
-def build_model(model_args: ModelArguments, tokenizer, dtype: torch.dtype | None = None) -> GPTJForCausalLM:
+def build_model(model_args: ModelArguments, tokenizer) -> GPTJForCausalLM:
     """The GPT-J to train, with room for every token of ``tokenizer``.
 
     From a config: the vocabulary is the config's, grown (to a multiple of 64) only when
@@ -39,12 +39,14 @@ def build_model(model_args: ModelArguments, tokenizer, dtype: torch.dtype | None
     tags, so its parameter count is unchanged. From a checkpoint: the embedding is resized
     only when the tokenizer does not fit the existing rows (GPT-J-6B has 143 spare rows);
     rows taken by new tokens start at the mean of the trained rows. Called under
-    ``torch.device("meta")`` it builds the model without allocating weights.
+    ``torch.device("meta")`` it builds the model without allocating weights. Weights are
+    fp32 (DeepSpeed casts them for fp16/bf16 training): transformers 5 would otherwise load a
+    half-precision checkpoint in its own dtype (``dtype="auto"`` by default).
     """
     n_tokens = len(tokenizer)
     if model_args.model_name_or_path:
-        model = GPTJForCausalLM.from_pretrained(model_args.model_name_or_path, dtype=dtype, local_files_only=True,
-                                                trust_remote_code=False)
+        model = GPTJForCausalLM.from_pretrained(model_args.model_name_or_path, dtype=torch.float32,
+                                                local_files_only=True, trust_remote_code=False)
         rows = model.get_input_embeddings().num_embeddings
         base = _base_vocab_size(tokenizer)
         if n_tokens > rows:
@@ -58,8 +60,6 @@ def build_model(model_args: ModelArguments, tokenizer, dtype: torch.dtype | None
         values.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                       pad_token_id=tokenizer.pad_token_id)
         model = GPTJForCausalLM(GPTJConfig(**values))
-        if dtype is not None:
-            model = model.to(dtype)
     if model_args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
