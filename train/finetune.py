@@ -45,7 +45,7 @@ import torch
 
 from model.distributed import single_process_env
 from model.loading import DTYPES, resolve_device
-from train.args import DataArguments, ModelArguments, TrainArguments, parse_args
+from train.args import REPO_ROOT, DataArguments, ModelArguments, TrainArguments, parse_args
 from train.checkpointing import (Preemption, Progress, RunLog, Stopwatch, check_same_run, export_model,
                                  find_checkpoint, load_resume_checkpoint, read_saved_run, save_resume_checkpoint)
 from train.data import (Encoder, Sample, choose_max_new_tokens, completion_token_stats, iterate_batches,
@@ -55,7 +55,6 @@ from train.modeling import build_model, count_parameters, load_or_build_tokenize
 from train.optim import Schedule, deepspeed_optimisation, fill_deepspeed_config, resolve_precision
 
 logger = logging.getLogger("train")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def setup_environment(train_args: TrainArguments) -> None:
@@ -130,8 +129,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
 
     # A resume is checked against the saved arguments before anything expensive is built.
     resume_from = find_checkpoint(train_args.resume, checkpoint_dir) if train_args.resume else None
-    if resume_from:
-        check_same_run(read_saved_run(resume_from), run_args)
+    saved_run = read_saved_run(resume_from) if resume_from else None
+    if saved_run is not None:
+        check_same_run(saved_run, run_args)
 
     # -- tokenizer, data, model ------------------------------------------------------------
     tokenizer = load_or_build_tokenizer(model_args, saved=resume_from / "tokenizer" if resume_from else None)
@@ -169,7 +169,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     # -- resume: weights, optimizer, schedule, data position, RNG --------------------------
     progress = Progress()
     if resume_from:
-        check_same_run(read_saved_run(resume_from), run_args, ds_config)
+        check_same_run(saved_run, run_args, ds_config)
         progress = load_resume_checkpoint(engine, resume_from, rank)
         progress.sittings += 1
     progress.commands.append(" ".join(command) if command else "train(...)")
