@@ -25,9 +25,8 @@ from typing import Callable, Mapping, Sequence
 
 from formats.evidence import EVIDENCE_THRESHOLD, find_evidence
 from formats.parse import OK
-from formats.tags import FIELDS
+from formats.tags import FIELDS, REVIEWED_FIELDS
 
-REVIEWED_FIELDS: tuple[str, ...] = ("title", "agency", "photographer", "date")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from formats.review import REVIEWED_FIELDS
+from formats.tags import REVIEWED_FIELDS
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 STAGES: tuple[str, ...] = ("read", "validate", "prompt", "inference", "parse")

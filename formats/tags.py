@@ -24,6 +24,8 @@ COMPLETION_FIELDS: tuple[tuple[str, str], ...] = (
 COMPLETION_TAGS: tuple[str, ...] = tuple(name for name, _ in COMPLETION_FIELDS)
 FIELD_BY_TAG: dict[str, str] = dict(COMPLETION_FIELDS)
 FIELDS: tuple[str, ...] = tuple(field for _, field in COMPLETION_FIELDS)
+# The fields that get a confidence, a source and review routing (SPEC §5b; formats/review.py).
+REVIEWED_FIELDS: tuple[str, ...] = ("title", "agency", "photographer", "date")
 
 # Tags that belong to the prompt only; a completion never contains them.
 PROMPT_ONLY_TAGS: tuple[str, ...] = ("back", "front", "b")
