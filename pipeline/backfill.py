@@ -238,14 +238,13 @@ class BackfillOutcome:
                 "lost_race": EXIT_LOST_RACE}[self.status]
 
 
-def delete_tree(folder: str) -> int:
-    """Delete every file under ``folder`` (and the folder, on filesystems with folders); return the file count."""
+def delete_tree(folder: str) -> None:
+    """Delete every file under ``folder`` (and the folder, on filesystems with folders)."""
     files = [m.path for m in FileSystems.match([f"{folder}/**"])[0].metadata_list]
     if files:
         FileSystems.delete(files)
     if FileSystems.exists(folder):
         FileSystems.delete([folder])
-    return len(files)
 
 
 def remove_orphans(table: cat.Table, run_date: str, before_run_id: str) -> int:

@@ -30,8 +30,8 @@ from pyiceberg.expressions import BooleanExpression, EqualTo, NotEqualTo
 from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids, schema_to_pyarrow
 from pyiceberg.schema import Schema, promote
 from pyiceberg.table import Table
-from pyiceberg.table.snapshots import Snapshot
-from pyiceberg.types import IcebergType, NestedField
+from pyiceberg.table.snapshots import Snapshot, ancestors_of
+from pyiceberg.types import IcebergType
 
 from formats.schemas import (CARRIED_PREFIX, CATALOG_NAMES, DEAD_LETTER_SCHEMA, OUTPUT_FIELDS, OUTPUT_NAMES,
                              RUN_DATE_FIELD, WITHDRAWN_FIELD, carried_name)
@@ -211,8 +211,7 @@ def _fit(current: Optional[Schema], field: pa.Field) -> pa.Field:
         return field
     try:
         promote(ours, existing)  # tonight's values fit the table's wider type
-        arrow = schema_to_pyarrow(Schema(NestedField(1, field.name, existing, required=False)))
-        return pa.field(field.name, arrow.field(0).type, nullable=True)
+        return pa.field(field.name, schema_to_pyarrow(existing), nullable=True)
     except ResolveError:
         pass
     try:
@@ -235,10 +234,7 @@ def run_folder(table: Table, run_date: str, run_id: str) -> str:
 
 def ancestors(table: Table, snapshot: Optional[Snapshot] = None) -> Iterator[Snapshot]:
     """``snapshot`` (default: the current one) and its ancestors, newest first."""
-    snapshot = snapshot or table.current_snapshot()
-    while snapshot is not None:
-        yield snapshot
-        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
+    return ancestors_of(snapshot or table.current_snapshot(), table.metadata)
 
 
 def summary_value(snapshot: Snapshot, key: str) -> Optional[str]:

@@ -439,7 +439,7 @@ def test_an_orphan_folder_that_cannot_be_removed_yet_does_not_fail_the_commit(mo
     (orphan / "part-00000-of-00001.parquet").write_bytes(b"an earlier run's file")
     real_delete_tree = backfill.delete_tree
 
-    def busy_folder(folder: str) -> int:
+    def busy_folder(folder: str) -> None:
         raise BeamIOError("Delete operation failed", {folder: IOError("a file vanished while deleting")})
     monkeypatch.setattr(backfill, "delete_tree", busy_folder)
     first = run_backfill(argv(inputs["before"], warehouse, "2024-03-01", models[0]))
