@@ -40,6 +40,7 @@ from model.loading import load_model, load_tokenizer
 MODES = ("model", "decoded")  # probabilities before / after the tag grammar
 BATCH = 32
 EVIDENCE_GRID = (70, 80, 85, 90, 95, 100)
+ALL_BUT_LOW_CONFIDENCE = ReviewConfig(thresholds=dict.fromkeys(REVIEWED_FIELDS, 0.0))  # every other reason
 GRID = [i / 100 for i in range(0, 100)] + [0.995, 0.999]
 
 
@@ -74,7 +75,7 @@ def collect(records, labels: dict, model, tokenizer, max_new_tokens: int) -> tup
         values = {name: getattr(parsed, name) for name in REVIEWED_FIELDS}
         item = ReviewInput(values, parsed.date_iso, generation.fields, record.back_lines, record.front_lines,
                            parsed.status, record.truncated, generation.looped, generation.hit_limit)
-        review = route(item, ReviewConfig(thresholds=dict.fromkeys(REVIEWED_FIELDS, 0.0)))  # every reason but low_confidence
+        review = route(item, ALL_BUT_LOW_CONFIDENCE)
         for name in REVIEWED_FIELDS:
             label = labels[record.id].get(name) or ""
             row = {"id": record.id, "field": name, "value": values[name], "label": label,
@@ -123,10 +124,12 @@ def accepted(rows: list[dict], name: str, threshold: float) -> tuple[list[dict],
     the threshold: by its confidence, or when the model left it out, by the token that skipped it.
     """
     field_rows = [r for r in rows if r["field"] == name]
-    sure = [(r, r["confidence"] if r["confidence"] is not None else r["skip"]) for r in field_rows]
-    reviewed = [r for r, p in sure if r["other_reasons"] or (p is not None and p < threshold)]
-    kept = [r for r in field_rows if r not in reviewed]
-    return kept, len(reviewed), len(field_rows)
+    kept = []
+    for r in field_rows:
+        sure = r["confidence"] if r["confidence"] is not None else r["skip"]
+        if not (r["other_reasons"] or (sure is not None and sure < threshold)):
+            kept.append(r)
+    return kept, len(field_rows) - len(kept), len(field_rows)
 
 
 def _precision(rows: list[dict]) -> float | None:

@@ -30,6 +30,7 @@ from typing import Sequence
 import torch
 
 from bench.common import LoopResult, cpu_machine, length_stats, prompted, run_plan, synthetic_records, token_batches
+from bench.gpu_check import compiled_graphs
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.config import EngineConfig
@@ -91,12 +92,6 @@ def side_by_side(label: str, records, engines: dict[str, Engine], trials: int, m
                      "max_logprob_diff": f"{largest_logprob_difference(outputs['eager'], outputs[name]):.2e}",
                      "per_chunk_records_per_s": [t.records_per_s for t in trials_of]})
     return rows
-
-
-def compiled_graphs() -> int:
-    from torch._dynamo.utils import counters
-
-    return int(counters["stats"].get("unique_graphs", 0))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

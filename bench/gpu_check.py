@@ -199,10 +199,9 @@ def parity(reference: dict[int, torch.Tensor], outputs: dict[int, torch.Tensor])
             continue
         got = outputs[batch]
         same = (got == want).all(dim=1)
-        differing = [{"row": int(row), "first_step": int((got[row] != want[row]).nonzero()[0]),
-                      "eager_id": int(want[row][(got[row] != want[row]).nonzero()[0]]),
-                      "other_id": int(got[row][(got[row] != want[row]).nonzero()[0]])}
-                     for row in (~same).nonzero().flatten().tolist()[:8]]
+        first = {row: int((got[row] != want[row]).nonzero()[0]) for row in (~same).nonzero().flatten().tolist()[:8]}
+        differing = [{"row": row, "first_step": step, "eager_id": int(want[row][step]), "other_id": int(got[row][step])}
+                     for row, step in first.items()]
         result[str(batch)] = {"equal": f"{int(same.sum())}/{batch}", "differing": differing}
         equal, total = equal + int(same.sum()), total + batch
     result["share_equal"] = round(equal / total, 4) if total else None

@@ -45,7 +45,7 @@ class LoopRule:
     ``min_span`` keeps short legitimate runs (``1994: :::``, ``- - -``) from counting as loops.
     A value is rightly written twice (in the description and in its field), and tag tokens are
     written once, so an echo lies within one value; the spans are longer than the values that
-    repeat in rows that do not loop (measured in bench/results/loop_guard.md).
+    repeat in rows that do not loop (measured in bench/results/trust_cost.md).
     """
 
     repeats: int = 3
@@ -260,7 +260,7 @@ def generate_batch(
     ``loop_rule=None`` turns the loop guard off. ``probabilities``: ``"model"`` (before the tag
     grammar, the default), ``"decoded"`` (after it, for the measurement in bench/confidence.py)
     or None (none recorded: no confidences; with ``loop_rule=None`` it is the decoding from before
-    both, which bench/loop_guard.py times as "before"). ``decoder``: the decode path (model/decode.py; eager
+    both, which bench/trust_cost.py times as "before"). ``decoder``: the decode path (model/decode.py; eager
     when None), which may pad the batch to its bucket; its extra rows are dropped here.
     """
     vocabulary = _Vocabulary.of(tokenizer)
