@@ -9,8 +9,8 @@ what was measured), each skipped when the time budget left is too small for it:
 1. ``hf`` eager and 2. ``compiled`` (model/decode.py: static cache, torch.compile, CUDA graphs)
    at batch 1, 8, 32, 64, 128 with 128-token prompts and a forced 64 new tokens: tokens/s,
    decode step (ms) vs the bound, prefill, warm-up (compile) seconds. Variant ``job`` runs
-   the job's logits processors (tag grammar, loop guard, log-probabilities; the loop guard
-   forces a non-stop token here so random weights keep going), ``bare`` none, which shows the
+   the job's logits processors (tag grammar, loop guard, log-probabilities; the loop guard's
+   end token is a non-stop token here so random weights keep going), ``bare`` none, which shows the
    processors' share of a step. Random weights never write a stop token by design, and
    ``min_new_tokens`` bans the stop tokens anyway, so every row runs the full length.
 3. parity: greedy rows of ``compiled`` (and of every later engine) equal to eager fp16, with
@@ -53,8 +53,8 @@ from transformers import GPTJConfig, GPTJForCausalLM, LogitsProcessorList
 from bench.report import markdown_table
 from model.config import EngineConfig
 from model.decode import DecodeConfig, Decoder, bucket
-from model.generation import (ChosenLogProbs, LoopGuard, ModelLogProbs, TagGrammar, generate_batch, generate_kwargs,
-                              stop_token_ids)
+from model.generation import (ChosenLogProbs, LoopGuard, ModelLogProbs, TagGrammar, completion_tag_ids, generate_batch,
+                              generate_kwargs, stop_token_ids)
 
 GPTJ_6B = Path(__file__).resolve().parent.parent / "configs" / "gptj_6b.json"
 TINY = dict(n_positions=512, n_embd=64, n_layer=2, n_head=4, rotary_dim=8)
@@ -146,7 +146,7 @@ def copy_bandwidth(device: torch.device, gib: float) -> float:
 def forced_kwargs(tokenizer, prompts: torch.Tensor, new_tokens: int, variant: str) -> dict[str, Any]:
     """``generate`` arguments as the job builds them (generation.generate_kwargs), forced to ``new_tokens``.
 
-    ``job``: the job's processors in the job's order, the loop guard forcing a token that is not
+    ``job``: the job's processors in the job's order, the loop guard's end token one that is not
     a stop token (same work per step, but a looping random row keeps going); ``bare``: none.
     """
     stops = stop_token_ids(tokenizer)
@@ -155,7 +155,8 @@ def forced_kwargs(tokenizer, prompts: torch.Tensor, new_tokens: int, variant: st
     if variant == "job":
         raw = ModelLogProbs()
         not_a_stop = next(i for i in range(1, 100) if i not in stops)
-        processors.extend([raw, TagGrammar(tokenizer, width), LoopGuard(width, not_a_stop), ChosenLogProbs(raw)])
+        processors.extend([raw, TagGrammar(tokenizer, width), LoopGuard(width, not_a_stop, completion_tag_ids(tokenizer)),
+                           ChosenLogProbs(raw)])
     kwargs = generate_kwargs(prompts, torch.ones_like(prompts), new_tokens, stops, tokenizer.pad_token_id, processors)
     return {**kwargs, "min_new_tokens": new_tokens}
 

@@ -8,7 +8,7 @@ Same model, records and batches (the job's token budget, bench (c)); only the de
 
 Record sets are cut into chunks; each chunk runs both back to back, the order alternating. Reports
 records/s (total and median of chunks), generated tokens, rows at the token limit and rows the
-guard ended, and how many rows decode the same. Writes ``bench/results/trust_cost.{json,md}``.
+guard moved on (``looped``), and how many rows decode the same. Writes ``bench/results/trust_cost.{json,md}``.
 
     python -m bench.trust_cost --n 400 --trials 4
 """

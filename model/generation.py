@@ -16,10 +16,14 @@ Two more processors ride along in the same ``generate`` call (no second forward 
   step: 1.7 GB at GPT-J-6B batch 64). The probability is the model's own, taken *before*
   the tag grammar: the grammar only removes tokens, and the mass the model put on a tag it
   may no longer write is exactly the doubt confidence should show (bench/results/confidence.md).
-* ``LoopGuard`` ends a row whose continuation has started repeating itself (an n-gram
-  repeated back to back, or a long stretch written a second time: ``LoopRule``) with a forced end-of-text, so it neither runs to ``max_new_tokens``
-  nor holds the batch; the row is marked ``looped``. It looks at each row's own tokens
-  only, so rows that do not loop generate exactly what they did without it.
+* ``LoopGuard`` moves a row whose continuation has started repeating itself (an n-gram
+  repeated back to back, or a long stretch written a second time: ``LoopRule``) on to its
+  next field, by forcing a completion tag that comes after the ones it wrote (end-of-text
+  after the last), so it neither runs to ``max_new_tokens`` nor holds the batch, and the
+  fields after the loop are still read (a loop in the description used to cost the date).
+  The repeated copies are cut from the row's text and the row is marked ``looped``, which
+  sends all its fields to review. It looks at each row's own tokens only, so rows that do
+  not loop generate exactly what they did without it.
 """
 from __future__ import annotations
 
@@ -64,8 +68,9 @@ DEFAULT_LOOP_RULE = LoopRule()
 class Generation:
     """One row's continuation: decoded text, tokens generated, and how it ended.
 
-    ``hit_limit``: it ran to ``max_new_tokens``; ``looped``: the loop guard ended it.
-    ``token_logprobs`` (the chosen tokens' log-probabilities, stop token included) and
+    ``hit_limit``: it ran to ``max_new_tokens``; ``looped``: the loop guard moved it on, and
+    the copies it stopped are not in ``text`` (``output_tokens`` still counts them).
+    ``token_logprobs`` (the log-probabilities of the tokens in ``text``, stop token included) and
     ``fields`` (those grouped by the field their tag opened) are floats that may differ in
     the last bits between batch shapes, so they are left out of equality.
     """
@@ -115,21 +120,28 @@ class TagGrammar(LogitsProcessor):
         banned = torch.zeros_like(scores, dtype=torch.bool)
         banned[:, self.never] = True
         written = input_ids[:, self.prompt_width:]
+        if self.once and self.once[0].device != scores.device:  # moved once, on the first step
+            self.once = [ids.to(scores.device) for ids in self.once]
         for ids in self.once:
-            ids = ids.to(scores.device)
             seen = torch.isin(written, ids).any(dim=1)
             banned[:, ids] |= seen[:, None]
         return scores.masked_fill(banned, float("-inf"))
 
 
 class ModelLogProbs(LogitsProcessor):
-    """Placed first: keeps this step's log-softmax of the model's raw scores (one step only)."""
+    """Placed first: keeps this step's raw scores and their log-normaliser (one step only).
+
+    A chosen token's log-probability is its score minus the log-normaliser, so no
+    vocabulary-wide log-softmax is written per step. The processors after this one return
+    new tensors (``masked_fill``, ``where``, ``clone``), so the kept scores stay the model's.
+    """
 
     def __init__(self) -> None:
-        self.latest: torch.Tensor | None = None
+        self.scores: torch.Tensor | None = None
+        self.normaliser: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self.latest = torch.log_softmax(scores.float(), dim=-1)
+        self.scores, self.normaliser = scores, torch.logsumexp(scores.float(), dim=-1)
         return scores
 
 
@@ -147,8 +159,11 @@ class ChosenLogProbs(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         chosen = scores.argmax(dim=-1, keepdim=True)
-        logprobs = self.model.latest if self.model is not None else torch.log_softmax(scores.float(), dim=-1)
-        self.steps.append(logprobs.gather(1, chosen).squeeze(1))
+        if self.model is not None:
+            source, normaliser = self.model.scores, self.model.normaliser
+        else:
+            source, normaliser = scores, torch.logsumexp(scores.float(), dim=-1)
+        self.steps.append(source.gather(1, chosen).squeeze(1).float() - normaliser)
         return scores
 
     def table(self) -> list[list[float]]:
@@ -157,58 +172,79 @@ class ChosenLogProbs(LogitsProcessor):
 
 
 class LoopGuard(LogitsProcessor):
-    """Forces end-of-text in any row whose continuation ends in a loop (``LoopRule``).
+    """Moves any row whose continuation ends in a loop (``LoopRule``) on to its next field.
+
+    ``tag_ids``: each completion tag's ids in SPEC §4 order. A looping row may write only a tag
+    after the last one it wrote (the order training always showed; the model picks which, so
+    it can still leave a field out), or ``end_id`` once none is left.
 
     Every period 1..max_period is checked at once: position j of the trailing window repeats
     the token ``period`` places before it; a row loops at ``period`` when the last
     ``(copies - 1) * period`` positions all do. Positions before the continuation are filled
-    with distinct negative numbers, so they never match.
+    with distinct negative numbers, so they never match. The index tensors move to the
+    scores' device once, on the first step.
     """
 
-    def __init__(self, prompt_width: int, end_id: int, rule: LoopRule = DEFAULT_LOOP_RULE):
+    def __init__(self, prompt_width: int, end_id: int, tag_ids: Sequence[Sequence[int]] = (),
+                 rule: LoopRule = DEFAULT_LOOP_RULE):
         self.prompt_width = prompt_width
         self.end_id = end_id
         self.echoes = rule.echoes
         periods = torch.arange(1, rule.max_period + 1)
-        self.need = torch.tensor([(rule.copies(p) - 1) * p for p in periods.tolist()])
-        self.window = int(self.need.max())
-        now = rule.max_period + torch.arange(self.window)
+        need = torch.tensor([(rule.copies(p) - 1) * p for p in periods.tolist()])
+        self.window = int(need.max()) + len(need)
+        now = rule.max_period + torch.arange(int(need.max()))
         self.now, self.before = now, now[None, :] - periods[:, None]
         # position j of the window counts toward period p when it lies in p's last need[p] positions
-        self.counts = torch.arange(self.window)[None, :] >= (self.window - self.need)[:, None]
+        self.ignored = torch.arange(len(now))[None, :] < (len(now) - need)[:, None]
+        self.tag_ids = [torch.tensor(ids, dtype=torch.long) for ids in tag_ids]
+
+    def _to(self, device: torch.device) -> None:
+        if self.now.device != device:
+            self.now, self.before, self.ignored = (t.to(device) for t in (self.now, self.before, self.ignored))
+            self.tag_ids = [ids.to(device) for ids in self.tag_ids]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        written = input_ids[:, self.prompt_width:]
-        width = self.window + len(self.need)
-        if written.shape[1] < width:
-            filler = -torch.arange(1, width - written.shape[1] + 1, device=written.device).flip(0)
-            written = torch.cat([filler.expand(written.shape[0], -1), written], dim=1)
-        tail = written[:, -width:]
-        device = tail.device
-        repeats = tail[:, self.now.to(device)][:, None, :] == tail[:, self.before.to(device)]
-        looping = (repeats | ~self.counts.to(device)).all(dim=2).any(dim=1)
+        self._to(scores.device)
         continuation = input_ids[:, self.prompt_width:]
+        tail = continuation[:, -self.window:]
+        if tail.shape[1] < self.window:
+            filler = -torch.arange(self.window - tail.shape[1], 0, -1, device=tail.device)
+            tail = torch.cat([filler.expand(tail.shape[0], -1), tail], dim=1)
+        repeats = tail[:, self.now][:, None, :] == tail[:, self.before]
+        looping = (repeats | self.ignored).all(dim=2).any(dim=1)
         for span, times in self.echoes:
             if continuation.shape[1] >= span * times:
                 windows = continuation.unfold(1, span, 1)  # rows × positions × span
                 looping |= (windows == windows[:, -1:]).all(dim=2).sum(dim=1) >= times
-        forced = torch.full_like(scores[:1], float("-inf"))
-        forced[0, self.end_id] = 0.0
-        return torch.where(looping[:, None], forced, scores)
+        return torch.where(looping[:, None], self._move_on(continuation, scores), scores)
+
+    def _move_on(self, continuation: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Scores that allow only the tags after the last one the row wrote, else end-of-text."""
+        moved = torch.full_like(scores, float("-inf"))
+        later = torch.ones(scores.shape[0], dtype=torch.bool, device=scores.device)
+        for ids in reversed(self.tag_ids):
+            later &= ~torch.isin(continuation, ids).any(dim=1)
+            moved[:, ids] = torch.where(later[:, None], scores[:, ids], float("-inf"))
+        done = torch.isinf(moved).all(dim=1)
+        moved[:, self.end_id] = torch.where(done, 0.0, float("-inf"))
+        return moved
 
 
-def ends_in_loop(tokens: Sequence[int], rule: LoopRule = DEFAULT_LOOP_RULE) -> bool:
-    """The scalar form of ``LoopGuard``'s test, for marking a row the guard ended."""
+def repeated_tail(tokens: Sequence[int], rule: LoopRule = DEFAULT_LOOP_RULE) -> int:
+    """``LoopGuard``'s test in scalar form: how many trailing tokens repeat what came before
+    (0: the row does not end in a loop). For an n-gram that is every copy but the first;
+    for a stretch written again, the stretch."""
     for period in range(1, rule.max_period + 1):
         span = rule.copies(period) * period
         if len(tokens) >= span and all(tokens[-i] == tokens[-i - period] for i in range(1, span - period + 1)):
-            return True
+            return span - period
     for span, times in rule.echoes:
         if len(tokens) >= span * times:
             tail = list(tokens[-span:])
             if sum(list(tokens[i:i + span]) == tail for i in range(len(tokens) - span + 1)) >= times:
-                return True
-    return False
+                return span
+    return 0
 
 
 def left_pad(batch_input_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,6 +259,12 @@ def left_pad(batch_input_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[tor
     return input_ids, attention_mask
 
 
+def completion_tag_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[tuple[int, ...], ...]:
+    """Each completion tag's single-token ids, in SPEC §4 order (the loop guard's ``tag_ids``);
+    a tag the tokenizer spells in pieces has none."""
+    return tuple(tuple(_single_token_ids(tokenizer, tag(name))) for name in COMPLETION_TAGS)
+
+
 @dataclass(frozen=True)
 class _Vocabulary:
     """The token ids generation treats specially, read once per call from the tokenizer."""
@@ -230,12 +272,14 @@ class _Vocabulary:
     stops: list[int]
     field_of_tag: dict[int, str]
     other_tags: frozenset[int]
+    tags_in_order: tuple[tuple[int, ...], ...]  # each completion tag's ids, in SPEC §4 order
 
     @classmethod
     def of(cls, tokenizer: PreTrainedTokenizerBase) -> "_Vocabulary":
-        field_of_tag = {i: name for tag_name, name in COMPLETION_FIELDS
-                        for i in _single_token_ids(tokenizer, tag(tag_name))}
-        return cls(stop_token_ids(tokenizer), field_of_tag, frozenset(_single_token_ids(tokenizer, LANGUAGE_TAG)))
+        tags_in_order = completion_tag_ids(tokenizer)
+        field_of_tag = {i: name for ids, (_, name) in zip(tags_in_order, COMPLETION_FIELDS) for i in ids}
+        return cls(stop_token_ids(tokenizer), field_of_tag, frozenset(_single_token_ids(tokenizer, LANGUAGE_TAG)),
+                   tuple(ids for ids in tags_in_order if ids))
 
 
 def generate_kwargs(input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
@@ -274,7 +318,7 @@ def generate_batch(
     processors = LogitsProcessorList([
         *([raw] if raw is not None else []),
         TagGrammar(tokenizer, width),
-        *([LoopGuard(width, vocabulary.stops[0], loop_rule)] if loop_rule is not None else []),
+        *([LoopGuard(width, vocabulary.stops[0], vocabulary.tags_in_order, loop_rule)] if loop_rule is not None else []),
         *([recorder] if recorder is not None else []),
     ])
     device = model.device
@@ -290,18 +334,32 @@ def generate_batch(
 
 def _finish_row(tokens: list[int], logprobs: list[float], vocabulary: _Vocabulary,
                 tokenizer: PreTrainedTokenizerBase, max_new_tokens: int, loop_rule: LoopRule | None) -> Generation:
-    """Cut a row at its first stop token (rows that ended early are padded after it)."""
+    """Cut a row at its first stop token (rows that ended early are padded after it), and the
+    copies of each loop the guard stopped (``looped``)."""
     end = next((i for i, token in enumerate(tokens) if token in vocabulary.stops), None)
-    kept = tokens if end is None else tokens[:end]
-    counted = len(kept) if end is None else end + 1
+    counted = len(tokens) if end is None else end + 1
+    cut = _cut_repeats(tokens[:counted], end, vocabulary, loop_rule)
+    shown = [i for i in range(counted) if i not in cut]
+    logprobs = [logprobs[i] for i in shown] if logprobs else []
     return Generation(
-        text=tokenizer.decode(kept, skip_special_tokens=True),
+        text=tokenizer.decode([tokens[i] for i in shown if i != end], skip_special_tokens=True),
         output_tokens=counted,
         hit_limit=end is None and len(tokens) >= max_new_tokens,
-        looped=end is not None and loop_rule is not None and ends_in_loop(kept, loop_rule),
-        token_logprobs=tuple(logprobs[:counted]),
-        fields=field_tokens(tokens[:counted], logprobs[:counted], vocabulary),
+        looped=bool(cut),
+        token_logprobs=tuple(logprobs),
+        fields=field_tokens([tokens[i] for i in shown], logprobs, vocabulary),
     )
+
+
+def _cut_repeats(tokens: Sequence[int], end: int | None, vocabulary: _Vocabulary,
+                 loop_rule: LoopRule | None) -> set[int]:
+    """Positions of the copies the loop guard stopped: the repeated tail before each tag (or
+    end) it forced. A tag or end the model wrote itself never follows a looping tail, since
+    the guard acts on the first step that tail loops."""
+    if loop_rule is None:
+        return set()
+    moves = [i for i, token in enumerate(tokens) if token in vocabulary.field_of_tag] + ([end] if end is not None else [])
+    return {j for i in moves for j in range(i - repeated_tail(tokens[:i], loop_rule), i)}
 
 
 def field_tokens(tokens: Sequence[int], logprobs: Sequence[float], vocabulary: _Vocabulary) -> tuple[FieldTokens, ...]:

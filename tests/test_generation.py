@@ -11,7 +11,7 @@ from transformers import LogitsProcessorList
 from model.checkpoint import model_version, read_metadata
 from model.config import EngineConfig
 from model.engines import load_engine
-from model.generation import (LoopGuard, LoopRule, TagGrammar, ends_in_loop, generate_batch, left_pad,
+from model.generation import (LoopGuard, LoopRule, TagGrammar, repeated_tail, generate_batch, left_pad,
                               stop_token_ids)
 from model.loading import UnsafeCheckpointError, load_model, load_tokenizer
 from formats.prompt import build_prompt, model_input
@@ -141,34 +141,59 @@ def test_a_row_that_never_stops_is_flagged_at_the_limit(tiny):
     assert generation.text == tokenizer.decode([word] * 5)
 
 
-def test_a_row_repeating_itself_is_ended_and_marked_as_a_loop(tiny):
+def test_a_row_repeating_itself_moves_on_field_by_field_and_keeps_no_repeated_copy(tiny):
+    """A head that writes one token forever: each time the row ends in a loop the guard forces the
+    next completion tag, in SPEC §4 order, and after the last one end-of-text. The copies it
+    stopped are cut: each field keeps at most the first (none where the run echoed an earlier one)."""
     path, _, tokenizer = tiny
     word = tokenizer.encode(" KEYSTONE", add_special_tokens=False)[0]
     model = _always_emits(path, word)
-    rule = LoopRule()
-    [generation] = generate_batch(model, tokenizer, _prompts(tokenizer, 1), max_new_tokens=64)
-    assert generation.looped and not generation.hit_limit
-    assert generation.output_tokens == rule.copies(1) + 1  # the repeats, then the forced end-of-text
+    [generation] = generate_batch(model, tokenizer, _prompts(tokenizer, 1), max_new_tokens=128)
+    assert generation.looped and not generation.hit_limit and generation.output_tokens < 128
+    assert [f.field for f in generation.fields] == ["description", "title", "agency", "photographer", "date"]
+    assert all(len(f.values) <= 1 and f.end is not None for f in generation.fields)
+    assert tokenizer.decode([word]) * 2 not in generation.text
     [unguarded] = generate_batch(model, tokenizer, _prompts(tokenizer, 1), max_new_tokens=64, loop_rule=None)
     assert unguarded.hit_limit and unguarded.output_tokens == 64 and not unguarded.looped
 
 
-def test_the_loop_guard_leaves_rows_that_do_not_loop_exactly_as_they_were(tiny):
-    """On the random tiny model some rows loop and some do not, in one batch."""
+def test_rows_agree_token_for_token_with_the_unguarded_decoding_until_they_first_loop(tiny):
+    """On the random tiny model some rows loop and some do not, in one batch: a row that never
+    loops decodes exactly as without the guard; one that does, exactly until that step, where
+    the guard forces a completion tag or end-of-text instead."""
     _, model, tokenizer = tiny
     prompts = _prompts(tokenizer, 16)
-    guarded = generate_batch(model, tokenizer, prompts, max_new_tokens=48)
-    unguarded = generate_batch(model, tokenizer, prompts, max_new_tokens=48, loop_rule=None)
-    assert any(g.looped for g in guarded) and not all(g.looped for g in guarded)
+    input_ids, mask = left_pad(prompts, tokenizer.pad_token_id)
+    width, stops = input_ids.shape[1], stop_token_ids(tokenizer)
+    tags = {tokenizer.convert_tokens_to_ids(t) for t in ("<rewrite>", "<title>", "<agency>", "<photographer>", "<date>")}
+
+    def decode(*guard):
+        processors = LogitsProcessorList([TagGrammar(tokenizer, width), *guard])
+        with torch.inference_mode():
+            out = model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=48, do_sample=False,
+                                 eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, logits_processor=processors)
+        return out[:, width:].tolist()
+
+    ordered = [sorted(ids) for ids in ([t] for t in sorted(tags))]
+    guarded = decode(LoopGuard(width, stops[0], ordered))
+    unguarded = decode()
+    first_loops = []
     for with_guard, without in zip(guarded, unguarded):
-        if with_guard.looped:
-            assert without.text.startswith(with_guard.text) and without.output_tokens >= with_guard.output_tokens
-        else:
+        end = next((i for i, t in enumerate(without) if t in stops), len(without))
+        first = next((i for i in range(1, end + 1) if repeated_tail(without[:i]) > 0), None)
+        first_loops.append(first)
+        if first is None:
             assert with_guard == without
+        else:
+            assert with_guard[:first] == without[:first]
+            assert with_guard[first] in tags | {stops[0]} and with_guard[first] != without[first]
+    assert any(f is None for f in first_loops) and not all(f is None for f in first_loops)
+    for generation, first in zip(generate_batch(model, tokenizer, prompts, max_new_tokens=48), first_loops):
+        assert generation.looped == (first is not None)
 
 
 def test_the_loop_guard_and_its_scalar_form_agree_on_every_tail():
-    """Random continuations with planted repeats of every period: the batched test equals ``ends_in_loop``."""
+    """Random continuations with planted repeats of every period: the batched test equals ``repeated_tail``."""
     rule = LoopRule(repeats=3, max_period=8, min_span=6)
     generator = torch.Generator().manual_seed(0)
     rows = []
@@ -185,8 +210,8 @@ def test_the_loop_guard_and_its_scalar_form_agree_on_every_tail():
         guard = LoopGuard(prompt + width - len(row), end_id=7, rule=rule)
         scores = guard(input_ids, torch.zeros(1, 10))
         forced = bool(scores[0, 0] == float("-inf"))
-        assert forced == ends_in_loop(row, rule), row
-    assert any(ends_in_loop(r, rule) for r in rows) and not all(ends_in_loop(r, rule) for r in rows)
+        assert forced == (repeated_tail(row, rule) > 0), row
+    assert any(repeated_tail(r, rule) for r in rows) and not all(repeated_tail(r, rule) for r in rows)
 
 
 def test_a_long_stretch_written_again_is_a_loop_but_a_value_copied_once_is_not():
@@ -194,8 +219,8 @@ def test_a_long_stretch_written_again_is_a_loop_but_a_value_copied_once_is_not()
     rule = LoopRule(repeats=3, max_period=4, min_span=8, echoes=((24, 2),))
     stretch = list(range(100, 124))
     copied = [1] + stretch + [2, 3] + stretch
-    assert ends_in_loop(copied, rule) and not ends_in_loop(copied[:-1], rule)
-    assert not ends_in_loop([1] + stretch[:23] + [2, 3] + stretch[:23], rule)
+    assert repeated_tail(copied, rule) and not repeated_tail(copied[:-1], rule)
+    assert not repeated_tail([1] + stretch[:23] + [2, 3] + stretch[:23], rule)
     guard = LoopGuard(prompt_width=1, end_id=7, rule=rule)
     scores = guard(torch.tensor([[9] + copied, [9, 9] + copied[:-1]]), torch.zeros(2, 10))
     assert scores[0].argmax() == 7 and torch.equal(scores[1], torch.zeros(10))
@@ -205,7 +230,7 @@ def test_a_phrase_said_three_times_apart_is_a_loop():
     rule = LoopRule(echoes=((12, 3),))
     phrase = list(range(200, 212))
     row = phrase + [1] + phrase + [2, 3] + phrase
-    assert ends_in_loop(row, rule) and not ends_in_loop(row[:-1], rule)
+    assert repeated_tail(row, rule) and not repeated_tail(row[:-1], rule)
 
 
 def test_the_loop_guard_ends_only_the_looping_row_of_a_batch():
@@ -215,6 +240,21 @@ def test_the_loop_guard_ends_only_the_looping_row_of_a_batch():
     scores = guard(input_ids, torch.zeros(2, 10))
     assert scores[0].argmax() == 7 and scores[0, 1] == float("-inf")
     assert torch.equal(scores[1], torch.zeros(10))
+
+
+def test_a_looping_row_may_write_only_a_tag_after_its_last_one_and_ends_after_the_last():
+    """Tags 10, 11, 12 in that order: a row that wrote 10 picks between 11 and 12 (the model's
+    scores decide, so a field can still be left out); one that wrote 11 only 12; one that wrote
+    12 is ended."""
+    rule = LoopRule(repeats=3, max_period=4, min_span=6)
+    guard = LoopGuard(prompt_width=1, end_id=7, tag_ids=[[10], [11], [12]], rule=rule)
+    loop = [1, 2, 1, 2, 1, 2]
+    input_ids = torch.tensor([[5, 10] + loop, [5, 11] + loop, [5, 12] + loop])
+    scores = torch.arange(13.0).repeat(3, 1)
+    moved = guard(input_ids, scores)
+    allowed = [set(torch.isfinite(row).nonzero().flatten().tolist()) for row in moved]
+    assert allowed == [{11, 12}, {12}, {7}]
+    assert moved[0, 12] == scores[0, 12] and moved[0, 11] == scores[0, 11]
 
 
 def test_a_completion_tag_is_written_at_most_once(tiny):
