@@ -96,7 +96,8 @@ def collect(records, labels: dict, model, tokenizer, max_new_tokens: int) -> tup
 
 
 def separation(rows: list[dict]) -> list[dict]:
-    """AUROC per field of every candidate, over the fields the model wrote (empty ones too: they are routed)."""
+    """AUROC per field of every candidate, over the fields the model wrote (empty ones too: they are routed),
+    and of ``skip_probability`` over the fields it left out (``skip``)."""
     table = []
     candidates = [f"{mode}:{aggregate}" for mode in MODES for aggregate in AGGREGATES]
     for name in REVIEWED_FIELDS:
@@ -108,6 +109,9 @@ def separation(rows: list[dict]) -> list[dict]:
                                     [r[candidate] for r in values if not r["right"]])
         line["job"] = auroc([r["confidence"] for r in values if r["right"]],
                             [r["confidence"] for r in values if not r["right"]])
+        left_out = [r for r in rows if r["field"] == name and r["confidence"] is None and r["skip"] is not None]
+        line.update(left_out=len(left_out), left_out_wrong=sum(not r["right"] for r in left_out),
+                    skip=auroc([r["skip"] for r in left_out if r["right"]], [r["skip"] for r in left_out if not r["right"]]))
         written = [r for r in values if r["value"]]
         for threshold in EVIDENCE_GRID:  # right values found / wrong values not found, at each threshold
             line[f"evidence@{threshold}"] = (f"{sum(r[f'found@{threshold}'] for r in written if r['right'])}/"
@@ -205,11 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                "generation": totals, "separation": separation(rows), "trust": trust_table(rows, thresholds),
                "thresholds": thresholds}
     separation_columns = ["field", "written", "empty", "wrong"] + [f"{m}:{a}" for m in MODES for a in AGGREGATES] + [
-        "job"] + [f"evidence@{t}" for t in EVIDENCE_GRID]
+        "job", "left_out", "left_out_wrong", "skip"] + [f"evidence@{t}" for t in EVIDENCE_GRID]
     text = (f"Confidence on the {args.name} set ({len(records)} records, {args.model}). AUROC of each candidate "
             f"for right vs wrong fields the model wrote, empty ones included (model: probabilities before the tag grammar; decoded: after; "
             f"job: the confidence the job writes, {AGGREGATE} × {NOT_IN_OCR_FACTOR} when the value is not in the "
-            f"OCR). evidence@T: right non-empty values found / wrong ones not found in the OCR at rapidfuzz threshold T."
+            f"OCR). skip: AUROC of skip_probability over the fields the model left out (left_out; left_out_wrong of them should have been written). "
+            f"evidence@T: right non-empty values found / wrong ones not found in the OCR at rapidfuzz threshold T."
             f"\n\n" + markdown_table(results["separation"], separation_columns)
             + f"\n\nAt thresholds {json.dumps(thresholds)} on the job's confidence, with every other review reason "
               f"(accepted: fields not sent to review, empty ones included; review_share: of all records):\n\n"

@@ -145,7 +145,15 @@ class ReviewInput:
 def skip_probability(name: str, tokens: Sequence[FieldTokens]) -> float | None:
     """How sure the model was to leave field ``name`` out: the probability of the token it wrote
     where the field's tag would go (the next written field's tag, or the token that ended the
-    output after the last one). None when nothing was written before or after the field."""
+    output after the last one). None when nothing was written before or after the field.
+
+    Tried and not kept: that probability against the field's own tag alone, p(written) /
+    (p(written) + p(tag)), which sets aside the model's doubt about writing more of the field
+    before. ``python -m bench.confidence`` (``skip``: AUROC over left-out fields), this → that:
+    synthetic title 0.66 → 0.79, agency 0.93 → 0.97, photographer 0.96 → 0.89, yet at the job's
+    thresholds no more wrong ones caught (1,200 records: title 12 → 12 accepted wrong,
+    photographer 5 → 8); realistic agency 0.82 → 0.73, photographer 0.65 → 0.63, and accepted
+    agency precision, empty fields counted, 0.90 → 0.83."""
     written = {t.field: t for t in tokens}
     position = FIELDS.index(name)
     after = next((written[f] for f in FIELDS[position + 1:] if f in written), None)

@@ -21,7 +21,7 @@ import os
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -70,23 +70,36 @@ class BackfillOptions(PipelineOptions):
                                 "required for gs://).")
 
 
-# State of an id: (run_date ISO, rank, event time, kind, input_hash, model_version); max() is the newest.
-State = tuple[str, int, Any, str, str, str]
+class State(NamedTuple):
+    """The latest committed event of an id: a row, a withdrawal or a dead letter (``kind``)."""
+
+    run_date: str  # ISO
+    rank: int  # orders the kinds of one night (_RANK)
+    at: Any  # processed_at or failed_at
+    kind: str
+    input_hash: str
+    model_version: str
+
+    def is_row(self, input_hash: str | None = None, model_version: str | None = None) -> bool:
+        """A written row (of this input_hash and model_version, when given)."""
+        return self.kind == RECORD and (input_hash is None or (self.input_hash, self.model_version)
+                                        == (input_hash, model_version))
 
 
 def record_state(row: dict[str, Any]) -> tuple[str, State]:
     kind = WITHDRAWN if row["withdrawn"] else RECORD
-    return row["id"], (str(row["run_date"]), _RANK[kind], row["processed_at"], kind,
-                       row["input_hash"] or "", row["model_version"] or "")
+    return row["id"], State(str(row["run_date"]), _RANK[kind], row["processed_at"], kind,
+                            row["input_hash"] or "", row["model_version"] or "")
 
 
 def dead_state(row: dict[str, Any]) -> tuple[str, State]:
-    return row["id"], (str(row["run_date"]), _RANK[DEAD], row["failed_at"], DEAD, "", "")
+    return row["id"], State(str(row["run_date"]), _RANK[DEAD], row["failed_at"], DEAD, "", "")
 
 
 def newest(states: Iterable[State]) -> State:
-    """The newest event; associative and commutative, so Beam may combine in any order."""
-    return max(states, key=lambda state: state[:3])
+    """The newest event (night, then kind, then time); associative and commutative, so Beam may
+    combine in any order."""
+    return max(states, key=lambda state: (state.run_date, state.rank, state.at))
 
 
 class CommittedState(beam.PTransform):
@@ -140,7 +153,7 @@ class _DropDone(beam.DoFn):
         states = list(groups["state"])
         state = states[0] if states else None
         for record in groups["todo"]:
-            if state and state[3] == RECORD and state[4:] == (record.input_hash, self._model_version):
+            if state and state.is_row(record.input_hash, self._model_version):
                 self._skipped.inc()
             else:
                 yield record
@@ -157,7 +170,7 @@ class _Withdraw(beam.DoFn):
     def process(self, joined: tuple[str, dict[str, Iterable[Any]]]) -> Iterable[dict[str, Any]]:
         record_id, groups = joined
         states = list(groups["state"])
-        if states and states[0][3] == RECORD and not list(groups["seen"]):
+        if states and states[0].is_row() and not list(groups["seen"]):
             yield {**self._template, **self._fixed, "id": record_id, "processed_at": datetime.now(timezone.utc)}
 
 
