@@ -167,7 +167,7 @@ def route(item: ReviewInput, config: ReviewConfig = ReviewConfig()) -> Review:
     """Confidence, source and review decision of one record (the rules in the module doc)."""
     by_field = {tokens.field: tokens for tokens in item.tokens}
     record_reasons = [reason for reason, applies in (
-        ("loop", item.looped), ("token_limit", item.hit_limit and not item.looped),
+        ("loop", item.looped), ("token_limit", item.hit_limit),
         ("parse_partial", item.parse_status != OK), ("truncated", item.truncated)) if applies]
     trust: dict[str, FieldTrust] = {}
     field_reasons: list[tuple[str, str]] = []

@@ -21,9 +21,10 @@ Two more processors ride along in the same ``generate`` call (no second forward 
   next field, by forcing a completion tag that comes after the ones it wrote (end-of-text
   after the last), so it neither runs to ``max_new_tokens`` nor holds the batch, and the
   fields after the loop are still read (a loop in the description used to cost the date).
-  The repeated copies are cut from the row's text and the row is marked ``looped``, which
-  sends all its fields to review. It looks at each row's own tokens only, so rows that do
-  not loop generate exactly what they did without it.
+  The copy that made it a loop is cut from the row's text (for a repeated n-gram every copy
+  but the first; for a stretch written again, that stretch) and the row is marked
+  ``looped``, which sends all its fields to review. It looks at each row's own tokens only,
+  so rows that do not loop generate exactly what they did without it.
 """
 from __future__ import annotations
 
@@ -175,8 +176,8 @@ class LoopGuard(LogitsProcessor):
     """Moves any row whose continuation ends in a loop (``LoopRule``) on to its next field.
 
     ``tag_ids``: each completion tag's ids in SPEC §4 order. A looping row may write only a tag
-    after the last one it wrote (the order training always showed; the model picks which, so
-    it can still leave a field out), or ``end_id`` once none is left.
+    that comes after every tag it wrote, in that order (the order training always showed; the
+    model picks which, so it can still leave a field out), or ``end_id`` once none is left.
 
     Every period 1..max_period is checked at once: position j of the trailing window repeats
     the token ``period`` places before it; a row loops at ``period`` when the last
@@ -220,7 +221,7 @@ class LoopGuard(LogitsProcessor):
         return torch.where(looping[:, None], self._move_on(continuation, scores), scores)
 
     def _move_on(self, continuation: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """Scores that allow only the tags after the last one the row wrote, else end-of-text."""
+        """Scores that allow only the tags after every tag the row wrote, else end-of-text."""
         moved = torch.full_like(scores, float("-inf"))
         later = torch.ones(scores.shape[0], dtype=torch.bool, device=scores.device)
         for ids in reversed(self.tag_ids):

@@ -88,8 +88,10 @@ def test_a_record_in_doubt_sends_every_field_to_review(change, reason):
     assert review.review_fields == REVIEWED_FIELDS and review.review_reasons == (reason,)
 
 
-def test_a_loop_is_not_also_called_a_token_limit():
-    assert route(item(looped=True, hit_limit=True)).review_reasons == ("loop",)
+def test_a_row_moved_on_from_a_loop_that_then_ran_out_has_both_reasons():
+    """The guard moves a looping row on to its next field; if it then runs out, the fields after
+    that are missing too, which the reviewer should know."""
+    assert route(item(looped=True, hit_limit=True)).review_reasons == ("loop", "token_limit")
 
 
 def test_a_field_the_model_left_out_surely_has_no_confidence_and_is_vouched_for():
