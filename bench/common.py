@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -133,6 +133,31 @@ def run_plan(strategy: str, plan: Plan, engine: Engine, max_new_tokens: int) -> 
     new_tokens = sum(g.output_tokens for g in outputs.values())
     return LoopResult(strategy, len(outputs), len(plan), round(seconds, 3), round(len(outputs) / seconds, 3),
                       new_tokens, round(new_tokens / seconds, 1), round(padding / slots, 4), padding, slots), outputs
+
+
+def chunks_of(records: Sequence[PromptedRecord], trials: int) -> list[Sequence[PromptedRecord]]:
+    """``records`` cut into ``trials`` consecutive chunks (the last may be shorter)."""
+    size = -(-len(records) // trials)
+    return [records[i:i + size] for i in range(0, len(records), size)]
+
+
+def interleaved(chunks: int, runs: Mapping[str, Callable[[int], tuple[Plan, Engine]]], max_new_tokens: int,
+                label: str = "") -> tuple[dict[str, list[LoopResult]], dict[str, dict[str, Generation]]]:
+    """Run every named strategy on each of ``chunks`` chunks (``runs[name](index)`` gives its plan
+    of that chunk and its engine), side by side: the order rotates by chunk, so none always runs
+    first or last on a machine whose speed drifts. Per name: one ``LoopResult`` per chunk, and
+    every record's generation."""
+    names = list(runs)
+    results: dict[str, list[LoopResult]] = {name: [] for name in names}
+    outputs: dict[str, dict[str, Generation]] = {name: {} for name in names}
+    for index in range(chunks):
+        for name in names[index % len(names):] + names[:index % len(names)]:
+            plan, engine = runs[name](index)
+            result, generated = run_plan(name, plan, engine, max_new_tokens)
+            results[name].append(result)
+            outputs[name].update(generated)
+            print(f"{label} chunk {index}: {result}".strip(), flush=True)
+    return results, outputs
 
 
 def length_stats(records: Sequence[PromptedRecord]) -> dict[str, float]:

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import torch
 
-from bench.common import LoopResult, cpu_machine, length_stats, prompted, run_plan, synthetic_records, token_batches
+from bench.common import chunks_of, cpu_machine, interleaved, length_stats, prompted, synthetic_records, token_batches
 from bench.gpu_check import compiled_graphs
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
@@ -61,22 +61,12 @@ def largest_logprob_difference(a: dict[str, Generation], b: dict[str, Generation
 
 
 def side_by_side(label: str, records, engines: dict[str, Engine], trials: int, max_new_tokens: int) -> list[dict]:
-    batching = BatchingConfig()
-    size = -(-len(records) // trials)
-    chunks = [records[i:i + size] for i in range(0, len(records), size)]
-    names = list(engines)
-    results: dict[str, list[LoopResult]] = {name: [] for name in names}
-    outputs: dict[str, dict[str, Generation]] = {name: {} for name in names}
-    for index, chunk in enumerate(chunks):
-        plan = token_batches(chunk, batching, max_new_tokens)
-        for name in names[index % len(names):] + names[:index % len(names)]:
-            result, generated = run_plan(name, plan, engines[name], max_new_tokens)
-            results[name].append(result)
-            outputs[name].update(generated)
-            print(f"{label} chunk {index}: {result}", flush=True)
+    plans = [token_batches(chunk, BatchingConfig(), max_new_tokens) for chunk in chunks_of(records, trials)]
+    runs = {name: (lambda index, engine=engine: (plans[index], engine)) for name, engine in engines.items()}
+    results, outputs = interleaved(len(plans), runs, max_new_tokens, label)
     eager_rate = sum(t.records for t in results["eager"]) / sum(t.seconds for t in results["eager"])
     rows = []
-    for name in names:
+    for name in engines:
         trials_of = results[name]
         seconds = sum(t.seconds for t in trials_of)
         count = sum(t.records for t in trials_of)

@@ -23,8 +23,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from bench.common import (LoopResult, Plan, fixed_count, length_stats, one_per_call, prompted, run_plan,
-                          synthetic_records, token_batches)
+from bench.common import (LoopResult, Plan, chunks_of, fixed_count, interleaved, length_stats, one_per_call, prompted,
+                          run_plan, synthetic_records, token_batches)
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.engines import EngineConfig, load_engine
@@ -78,21 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompt_budget = engine.model.config.n_positions - max_new_tokens
     with tempfile.TemporaryDirectory() as folder:
         records = prompted(synthetic_records(args.n, args.seed, Path(folder)), checkpoint, prompt_budget)
-    size = -(-len(records) // args.trials)
-    chunks = [records[i:i + size] for i in range(0, len(records), size)]
+    chunks = chunks_of(records, args.trials)
 
     batching = BatchingConfig()
     plan_of = strategies(batching, max_new_tokens)
     names = list(plan_of)
     engine.generate([records[0].input_ids], max_new_tokens)  # warm-up, untimed
-    trials: dict[str, list[LoopResult]] = {name: [] for name in names}
-    outputs: dict[str, dict] = {name: {} for name in names}
-    for index, chunk in enumerate(chunks):
-        for name in names[index % len(names):] + names[:index % len(names)]:
-            result, generated = run_plan(name, plan_of[name](chunk), engine, max_new_tokens)
-            trials[name].append(result)
-            outputs[name].update(generated)
-            print(f"chunk {index}: {result}", flush=True)
+    runs = {name: (lambda index, plan=plan: (plan(chunks[index]), engine)) for name, plan in plan_of.items()}
+    trials, outputs = interleaved(len(chunks), runs, max_new_tokens)
     rows = []
     for name in names:
         same = sum(outputs[name][i] == outputs["a_one_per_call"][i] for i in outputs[name])
@@ -114,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
                         "torch": torch.__version__},
             "per_chunk": {name: [dataclasses.asdict(t) for t in trials[name]] for name in names}}
-    table = (f"Model loop on CPU, {len(records)} records in {len(chunks)} chunks of {size}, "
+    table = (f"Model loop on CPU, {len(records)} records in {len(chunks)} chunks of {len(chunks[0])}, "
              f"{meta['machine']['torch_threads']} torch threads, max_new_tokens {max_new_tokens}, "
              f"prompt tokens {json.dumps(meta['prompt_tokens'])}. records_per_s and speedups: over all records; "
              f"median_*: median of the per-chunk figures.\n\n"

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from bench.common import cpu_machine, prompted, run_plan, synthetic_records, token_batches
+from bench.common import chunks_of, cpu_machine, interleaved, prompted, synthetic_records, token_batches
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.config import EngineConfig
@@ -45,17 +45,10 @@ class Before:
 
 
 def side_by_side(label: str, records, engines: dict, trials: int, max_new_tokens: int) -> list[dict]:
-    size = -(-len(records) // trials)
-    chunks = [records[i:i + size] for i in range(0, len(records), size)]
-    timings: dict[str, list] = {name: [] for name in engines}
-    outputs: dict[str, dict[str, Generation]] = {name: {} for name in engines}
+    plans = [token_batches(chunk, BatchingConfig(), max_new_tokens) for chunk in chunks_of(records, trials)]
+    runs = {name: (lambda index, engine=engine: (plans[index], engine)) for name, engine in engines.items()}
+    timings, outputs = interleaved(len(plans), runs, max_new_tokens, label)
     names = list(engines)
-    for index, chunk in enumerate(chunks):
-        plan = token_batches(chunk, BatchingConfig(), max_new_tokens)
-        for name in names[index % 2:] + names[:index % 2]:
-            result, generated = run_plan(name, plan, engines[name], max_new_tokens)
-            timings[name].append(result)
-            outputs[name].update(generated)
     before_rate = sum(t.records for t in timings["before"]) / sum(t.seconds for t in timings["before"])
     rows = []
     for name in names:
