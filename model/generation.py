@@ -196,7 +196,7 @@ class LoopGuard(LogitsProcessor):
         self.window = int(need.max()) + len(need)
         now = rule.max_period + torch.arange(int(need.max()))
         self.now, self.before = now, now[None, :] - periods[:, None]
-        # position j of the window counts toward period p when it lies in p's last need[p] positions
+        # position j of the window counts toward period p only when it lies in p's last need[p] positions
         self.ignored = torch.arange(len(now))[None, :] < (len(now) - need)[:, None]
         self.tag_ids = [torch.tensor(ids, dtype=torch.long) for ids in tag_ids]
 
