@@ -3,8 +3,9 @@
 Two kinds of fault, both asserting a complete output (every record written exactly once, no
 dead letters, a manifest whose counts are the rows in the files, read back from gs://):
 
-- the GCS emulator is stopped for 2 s and restarted with its data, once during the source's
-  reads and once during the Parquet sink's uploads. A 2 s outage is well inside the Google
+- the GCS emulator is stopped for 2 s (finishing the request in hand: tests/gcs_emulator.py
+  says why) and restarted with its data, once during the source's reads and once during the
+  Parquet sink's uploads. A 2 s outage is well inside the Google
   clients' retry budget (about 2 minutes); a longer one fails the run (RELIABILITY.md, "Not
   guaranteed"), which these tests do not accept;
 - every distinct request the Google clients send fails once with a refused connection
