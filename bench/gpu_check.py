@@ -155,8 +155,8 @@ def forced_kwargs(tokenizer, prompts: torch.Tensor, new_tokens: int, variant: st
     if variant == "job":
         raw = ModelLogProbs()
         not_a_stop = next(i for i in range(1, 100) if i not in stops)
-        processors.extend([raw, TagGrammar(tokenizer, width), LoopGuard(width, not_a_stop, completion_tag_ids(tokenizer)),
-                           ChosenLogProbs(raw)])
+        guard = LoopGuard(width, not_a_stop, completion_tag_ids(tokenizer))
+        processors.extend([raw, TagGrammar(tokenizer, width), guard, ChosenLogProbs(raw)])
     kwargs = generate_kwargs(prompts, torch.ones_like(prompts), new_tokens, stops, tokenizer.pad_token_id, processors)
     return {**kwargs, "min_new_tokens": new_tokens}
 

@@ -14,8 +14,9 @@ when the OCR holds no evidence of it; a date the job cannot read (``date_iso`` n
 catalogue takes on trust unless it is reviewed, so it goes to review as ``low_confidence`` below
 its threshold: written empty, by its tag and closing token; left out (SPEC §4: an empty field
 is left out with its tag), by the token that skipped it (``skip_probability``), while its
-``confidence`` column stays null as §5b says. Record-level reasons (``loop``, ``token_limit``, ``parse_partial``,
-``truncated``) send every written field of the record. ``needs_review`` is any field or reason.
+``confidence`` column stays null as §5b says. Record-level reasons (``loop``, ``token_limit``,
+``parse_partial``, ``truncated``) send every written field of the record. ``needs_review`` is
+any field or reason.
 """
 from __future__ import annotations
 

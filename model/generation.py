@@ -218,6 +218,8 @@ class LoopGuard(LogitsProcessor):
             if continuation.shape[1] >= span * times:
                 windows = continuation.unfold(1, span, 1)  # rows × positions × span
                 looping |= (windows == windows[:, -1:]).all(dim=2).sum(dim=1) >= times
+        if not looping.any():  # the usual step: no vocabulary-wide work
+            return scores
         return torch.where(looping[:, None], self._move_on(continuation, scores), scores)
 
     def _move_on(self, continuation: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -319,7 +321,8 @@ def generate_batch(
     processors = LogitsProcessorList([
         *([raw] if raw is not None else []),
         TagGrammar(tokenizer, width),
-        *([LoopGuard(width, vocabulary.stops[0], vocabulary.tags_in_order, loop_rule)] if loop_rule is not None else []),
+        *([LoopGuard(width, vocabulary.stops[0], vocabulary.tags_in_order, loop_rule)]
+          if loop_rule is not None else []),
         *([recorder] if recorder is not None else []),
     ])
     device = model.device
@@ -359,7 +362,8 @@ def _cut_repeats(tokens: Sequence[int], end: int | None, vocabulary: _Vocabulary
     the guard acts on the first step that tail loops."""
     if loop_rule is None:
         return set()
-    moves = [i for i, token in enumerate(tokens) if token in vocabulary.field_of_tag] + ([end] if end is not None else [])
+    moves = [i for i, token in enumerate(tokens) if token in vocabulary.field_of_tag]
+    moves += [end] if end is not None else []
     return {j for i in moves for j in range(i - repeated_tail(tokens[:i], loop_rule), i)}
 
 
