@@ -160,6 +160,16 @@ def interleaved(chunks: int, runs: Mapping[str, Callable[[int], tuple[Plan, Engi
     return results, outputs
 
 
+def engines_side_by_side(records: Sequence[PromptedRecord], engines: Mapping[str, Engine], trials: int,
+                         max_new_tokens: int, label: str = "") -> tuple[dict[str, list[LoopResult]],
+                                                                        dict[str, dict[str, Generation]]]:
+    """``interleaved`` for engines compared on the job's own token batches: each chunk is planned
+    once and every engine runs that plan."""
+    plans = [token_batches(chunk, BatchingConfig(), max_new_tokens) for chunk in chunks_of(records, trials)]
+    runs = {name: (lambda index, engine=engine: (plans[index], engine)) for name, engine in engines.items()}
+    return interleaved(len(plans), runs, max_new_tokens, label)
+
+
 def length_stats(records: Sequence[PromptedRecord]) -> dict[str, float]:
     lengths = sorted(len(r.input_ids) for r in records)
     pick = lambda q: lengths[min(len(lengths) - 1, int(q * len(lengths)))]  # noqa: E731

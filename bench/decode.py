@@ -29,7 +29,7 @@ from typing import Sequence
 
 import torch
 
-from bench.common import chunks_of, cpu_machine, interleaved, length_stats, prompted, synthetic_records, token_batches
+from bench.common import cpu_machine, engines_side_by_side, length_stats, prompted, synthetic_records
 from bench.gpu_check import compiled_graphs
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
@@ -61,9 +61,7 @@ def largest_logprob_difference(a: dict[str, Generation], b: dict[str, Generation
 
 
 def side_by_side(label: str, records, engines: dict[str, Engine], trials: int, max_new_tokens: int) -> list[dict]:
-    plans = [token_batches(chunk, BatchingConfig(), max_new_tokens) for chunk in chunks_of(records, trials)]
-    runs = {name: (lambda index, engine=engine: (plans[index], engine)) for name, engine in engines.items()}
-    results, outputs = interleaved(len(plans), runs, max_new_tokens, label)
+    results, outputs = engines_side_by_side(records, engines, trials, max_new_tokens, label)
     eager_rate = sum(t.records for t in results["eager"]) / sum(t.seconds for t in results["eager"])
     rows = []
     for name in engines:

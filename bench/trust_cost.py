@@ -20,13 +20,12 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from bench.common import chunks_of, cpu_machine, interleaved, prompted, synthetic_records, token_batches
+from bench.common import cpu_machine, engines_side_by_side, prompted, synthetic_records
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.config import EngineConfig
 from model.engines import Engine, load_engine
 from model.generation import Generation, generate_batch
-from pipeline.batching import BatchingConfig
 
 REALISTIC = "data/eval/realistic/records.parquet"
 COLUMNS = ["records", "decoding", "n", "seconds", "records_per_s", "median_records_per_s", "vs_before",
@@ -45,9 +44,7 @@ class Before:
 
 
 def side_by_side(label: str, records, engines: dict, trials: int, max_new_tokens: int) -> list[dict]:
-    plans = [token_batches(chunk, BatchingConfig(), max_new_tokens) for chunk in chunks_of(records, trials)]
-    runs = {name: (lambda index, engine=engine: (plans[index], engine)) for name, engine in engines.items()}
-    timings, outputs = interleaved(len(plans), runs, max_new_tokens, label)
+    timings, outputs = engines_side_by_side(records, engines, trials, max_new_tokens, label)
     names = list(engines)
     before_rate = sum(t.records for t in timings["before"]) / sum(t.seconds for t in timings["before"])
     rows = []
