@@ -11,7 +11,8 @@ setup(
     version="0.1.0",
     description="Press-photo OCR to catalogue fields with a fine-tuned GPT-J on Apache Beam",
     python_requires=">=3.10",
-    packages=find_packages(include=["formats", "formats.*", "pipeline", "pipeline.*", "model", "model.*", "train", "train.*"]),
+    packages=find_packages(include=["formats", "formats.*", "pipeline", "pipeline.*", "model", "model.*", "train", "train.*",
+                                    "decisions", "decisions.*", "workbench", "workbench.*"]),
     install_requires=[
         "apache-beam>=2.77,<3",
         "torch>=2.4",
