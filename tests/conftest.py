@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from tests.gcs_emulator import GcsEmulator, emulator_environment
-from tests.tiny_checkpoint import build_tiny_checkpoint
+from tests.tiny_checkpoint import build_tiny_checkpoint, build_tiny_llama_checkpoint
 
 pytest_plugins = ("tests.secret_watch",)  # its ``secret_watch`` fixture, for every test module
 
@@ -20,6 +20,12 @@ pytest_plugins = ("tests.secret_watch",)  # its ``secret_watch`` fixture, for ev
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A 2-layer random GPT-J (n_positions 256, max_new_tokens 16); treat it as read-only."""
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_checkpoint(tmp_path_factory) -> Path:
+    """A 2-layer random Llama (max_position_embeddings 256, max_new_tokens 16, SmolLM2-like special tokens)."""
+    return build_tiny_llama_checkpoint(tmp_path_factory.mktemp("tiny_llama") / "model")
 
 
 @pytest.fixture(scope="session")
