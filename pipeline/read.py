@@ -31,7 +31,7 @@ and every later run on the same input. So the job reads with ``ReadFromParquetBa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 import pyarrow as pa
@@ -171,23 +171,31 @@ def convert_column(column: pa.ChunkedArray, carried: bool) -> tuple[list[Any], d
     return values, problems
 
 
+def table_rows(table: pa.Table, columns: ColumnNames) -> Iterator[tuple[dict[str, Any], dict[str, Problem]]]:
+    """Each row of ``table`` as the job reads it, with the problems of its values by column (none: a good row).
+
+    ``pipeline review`` reads the run's input through this too, so it sees the rows the job saw.
+    """
+    own = frozenset((columns.id, columns.front, columns.back, columns.language))
+    values: dict[str, list[Any]] = {}
+    problems: dict[str, dict[int, Problem]] = {}
+    for index, name in enumerate(table.column_names):  # by index: preflight refuses duplicate names
+        values[name], problems[name] = convert_column(table.column(index), carried=name not in own)
+    for n in range(table.num_rows):
+        yield ({name: column[n] for name, column in values.items()},
+               {name: by_row[n] for name, by_row in problems.items() if n in by_row})
+
+
 class TableToRows(beam.DoFn):
     """One Arrow table (a row group) → one dict per row, or a ``bad_value``/``bad_encoding`` dead letter."""
 
     def __init__(self, columns: ColumnNames, run_id: str):
-        self._id = columns.id
-        self._own = frozenset((columns.id, columns.front, columns.back, columns.language))
+        self._columns = columns
         self._run_id = run_id
         self._read = Metrics.counter(METRICS_NAMESPACE, "records_read")
 
     def process(self, table: pa.Table) -> Iterable[Any]:
-        values: dict[str, list[Any]] = {}
-        problems: dict[str, dict[int, Problem]] = {}
-        for index, name in enumerate(table.column_names):  # by index: preflight refuses duplicate names
-            values[name], problems[name] = convert_column(table.column(index), carried=name not in self._own)
-        for n in range(table.num_rows):
-            row = {name: column[n] for name, column in values.items()}
-            found = {name: by_row[n] for name, by_row in problems.items() if n in by_row}
+        for row, found in table_rows(table, self._columns):
             if not found:
                 yield row
                 continue
@@ -195,4 +203,4 @@ class TableToRows(beam.DoFn):
             reason = BAD_VALUE if any(p.reason == BAD_VALUE for p in found.values()) else BAD_ENCODING
             detail = "; ".join(f"column {name!r}: {problem.detail}" for name, problem in found.items())
             yield beam.pvalue.TaggedOutput(DEAD, dead_letter(
-                "read", reason, detail, _text_or_none(row.get(self._id)), record_json(row), self._run_id))
+                "read", reason, detail, _text_or_none(row.get(self._columns.id)), record_json(row), self._run_id))

@@ -6,7 +6,8 @@ It holds the run summary (``manifest.json``), charts of the fields' confidence a
 review reasons, and the review queue (``pipeline.review``, same order): for each record the
 back and front OCR beside the extracted fields, the line each field was found on
 highlighted, and the reasons it needs review. The OCR comes from the run's input, joined
-by id as the queue does (``--input`` or the manifest's input glob).
+by id as the queue does (``--input`` or the manifest's input glob); a record whose input OCR
+changed since the run (``ocr_status`` ``changed``) says so above its OCR and in the summary.
 
 Offline and inert by construction: no script, no external URL (charts are PNG ``data:``
 URIs, styles inline), and a Content-Security-Policy that forbids scripts and every network
@@ -28,7 +29,7 @@ import pyarrow as pa
 
 from formats.evaluate import EXACT_FIELDS
 from formats.plots import confidence_histogram_png, reasons_bar_png
-from pipeline.review import ReviewError, Run, add_source_arguments, build_queue, join
+from pipeline.review import CHANGED, ReviewError, Run, add_source_arguments, build_queue, join
 
 DEFAULT_MAX_RECORDS = 200
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -67,6 +68,7 @@ ol.lines .n{color:#98a1aa;display:inline-block;min-width:4.2em;margin-right:.6em
 ol.lines li.evidence{border-left-color:#e0a100}ol.lines mark{background:#ffe58a;padding:0 1px}
 .ev-tag{font-family:system-ui,sans-serif;font-size:11px;background:#e0a100;color:#fff;border-radius:3px;
 padding:0 4px;margin-left:6px}.none{color:#98a1aa;font-style:italic}
+.ocr-changed{background:#fbe3dd;border:1px solid #c9472b;color:#8a2a15;padding:6px 10px;font-weight:600}
 details{margin-top:6px;font-size:12px}details pre{white-space:pre-wrap;word-break:break-word;background:#f4f5f7;padding:6px}
 """
 
@@ -123,6 +125,9 @@ def _summary_rows(run: Run, queue: pa.Table) -> list[tuple[str, str]]:
     rows += [("records to review", f"<strong>{queue.num_rows}</strong> of {written} written{share}"),
              ("fields to review", counts(dict(sorted(field_counts(listed).items())))),
              ("review reasons", counts(dict(reason_counts(listed).most_common())))]
+    if "ocr_status" in queue.column_names:
+        changed = queue.column("ocr_status").to_pylist().count(CHANGED)
+        rows.append(("OCR changed since the run", f"<strong>{changed}</strong> records" if changed else "none"))
     counted = m.get("review")
     if isinstance(counted, Mapping) and "records" in counted:  # the job's own counters, checked against the files
         agrees = "agrees with the records" if counted["records"] == queue.num_rows else \
@@ -207,6 +212,9 @@ def _record(row: Mapping[str, Any]) -> str:
     reasons = "".join(f'<li class="reason">{e(r)}</li>' for r in row.get("review_reasons") or [])
     ocr = (_ocr_side("back", row.get("back_ocr_lines"), marks) + _ocr_side("front", row.get("front_ocr_lines"), marks)
            if "back_ocr_lines" in row else '<p class="none">OCR left out (--without_ocr)</p>')
+    if row.get("ocr_status") == CHANGED:
+        ocr = ('<p class="ocr-changed">The input OCR of this record changed since the run: the fields were '
+               'generated from other OCR than shown here. Rerun the record before judging them.</p>' + ocr)
     return (f'<article class="record" id="record-{row["queue_position"]}" data-record-id="{e(row["id"])}">'
             f'<h3><span class="pos">#{row["queue_position"]}</span> <span class="record-id">{e(row["id"])}</span>'
             f'<span class="meta">language {e(row.get("language"))} · parse {e(row.get("parse_status"))} · '

@@ -7,8 +7,15 @@ only other input columns are carried), yet a person cannot judge a field without
 OCR is therefore joined back by id from the run's input: ``--input GLOB`` when given, else
 the input glob the run recorded in ``manifest.json`` (with the id/front/back column names
 it recorded). Lines are cleaned as the job cleaned them (``formats.prompt``), so line N of
-``back_ocr_lines`` is the line a ``<field>_source`` of ``back:N`` points to. An id that
-occurs twice in the input takes its first row.
+``back_ocr_lines`` is the line a ``<field>_source`` of ``back:N`` points to.
+
+The joined row is the one the job kept: rows are read and validated as the job reads them
+(``pipeline.read``, ``formats.records``), and of an id's valid rows the one whose JSON sorts
+first (``KeepOnePerId``). Since the input may have been rewritten since the run, each joined
+row is checked against the output's ``input_hash``: ``ocr_status`` is ``as_run`` when its OCR
+gives the prompt the model saw, ``changed`` when it does not (the fields were generated from
+other OCR than the lines shown), ``not_found`` when the input has no valid row of the id, and
+``unchecked`` for a run that recorded no ``input_hash``.
 
 Order: records whose review fields have the lowest confidence first. A record without any
 confidence (unparsed, or looping before any field) comes before all others, since the job
@@ -20,7 +27,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import fsspec
 import pyarrow as pa
@@ -28,11 +35,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from formats.evaluate import EXACT_FIELDS, parquet_paths
-from formats.prompt import clean_lines, split_ocr
-from formats.records import ColumnNames
+from formats.prompt import (MAX_CHARS_PER_LINE, MAX_LINES, MAX_TOTAL_CHARS, _clean_and_cap, _Side, build_prompt,
+                            prompt_hash)
+from formats.records import ColumnNames, ValidRecord, record_json, validate_row
+from pipeline.read import table_rows
 
 QUEUE_COLUMNS = ("queue_position", "lowest_confidence")
-OCR_COLUMNS = ("back_ocr_lines", "front_ocr_lines", "ocr_found")
+OCR_COLUMNS = ("back_ocr_lines", "front_ocr_lines", "ocr_found", "ocr_status")
+AS_RUN, CHANGED, NOT_FOUND, UNCHECKED = "as_run", "changed", "not_found", "unchecked"
 REVIEW_COLUMNS = ("needs_review", "review_fields", "review_reasons")
 
 
@@ -77,49 +87,81 @@ def load_run(path: str) -> Run:
     return Run(path, records, manifest)
 
 
-def input_columns(manifest: Mapping[str, Any] | None) -> ColumnNames:
-    """The input column names the run used (the manifest records only options that differ from the defaults)."""
+def run_options(manifest: Mapping[str, Any] | None) -> tuple[ColumnNames, str]:
+    """The input column names and default language the run used (the manifest records only options that
+    differ from the defaults)."""
     options = (manifest or {}).get("options") or {}
     default = ColumnNames()
-    return ColumnNames(id=options.get("id_column", default.id), front=options.get("front_column", default.front),
-                       back=options.get("back_column", default.back))
+    return (ColumnNames(id=options.get("id_column", default.id), front=options.get("front_column", default.front),
+                        back=options.get("back_column", default.back),
+                        language=options.get("language_column", default.language)),
+            options.get("default_language", "en"))
 
 
-def read_ocr(pattern: str, ids: set[str], columns: ColumnNames = ColumnNames()) -> dict[str, tuple[list[str], list[str]]]:
-    """``{id: (back lines, front lines)}`` for the ``ids`` found in the input files of ``pattern``.
+def read_kept(pattern: str, ids: set[str], columns: ColumnNames = ColumnNames(),
+              default_language: str = "en") -> dict[str, ValidRecord]:
+    """The row the job kept for each of the ``ids`` found in the input files of ``pattern``.
 
-    Lines are cleaned as the job cleaned them. A file without an OCR column gives no line
-    for that side; the first row of an id wins.
+    Rows are read and validated as the job reads them, so a row the job dead-lettered is never
+    joined; of an id's valid rows the one whose JSON sorts first is kept, as ``KeepOnePerId`` does.
     """
     fs, paths = parquet_paths(pattern)
     wanted = pa.array(sorted(ids), pa.string())
-    found: dict[str, tuple[list[str], list[str]]] = {}
+    kept: dict[str, tuple[str, ValidRecord]] = {}
     for path in paths:
-        names = pq.read_schema(path, filesystem=fs).names
-        if columns.id not in names:
+        if columns.id not in pq.read_schema(path, filesystem=fs).names:
             continue
-        table = pq.read_table(path, filesystem=fs, columns=[c for c in (columns.id, columns.back, columns.front)
-                                                            if c in names])
+        table = pq.read_table(path, filesystem=fs)
         ids_column = table.column(columns.id)
         if not pa.types.is_string(ids_column.type):
             ids_column = ids_column.cast(pa.string(), safe=False)
-        for row in table.filter(pc.is_in(ids_column, value_set=wanted)).to_pylist():
-            record_id = row[columns.id]
-            if isinstance(record_id, bytes):
-                record_id = record_id.decode("utf-8", errors="replace")
-            found.setdefault(record_id, (clean_lines(split_ocr(row.get(columns.back))),
-                                         clean_lines(split_ocr(row.get(columns.front)))))
-    return found
+        for row, problems in table_rows(table.filter(pc.is_in(ids_column, value_set=wanted)), columns):
+            record = None if problems else validate_row(row, columns, default_language)
+            if isinstance(record, ValidRecord):
+                key = record_json(record.raw)
+                if record.id not in kept or key < kept[record.id][0]:
+                    kept[record.id] = (key, record)
+    return {record_id: record for record_id, (_, record) in kept.items()}
 
 
-def ocr_for(run: Run, input_glob: str | None) -> dict[str, tuple[list[str], list[str]]]:
-    """The OCR of the run's records that need review, from ``input_glob`` or the manifest's input."""
+def possible_prompts(record: ValidRecord) -> Iterator[str]:
+    """Every prompt ``fit_prompt`` can build from ``record``, whatever the tokenizer and budget: the whole
+    (capped) prompt first, then each character level it may cut both sides to (see ``fit_prompt``)."""
+    back, _ = _clean_and_cap(record.back_lines, MAX_LINES, MAX_CHARS_PER_LINE, MAX_TOTAL_CHARS)
+    front, _ = _clean_and_cap(record.front_lines, MAX_LINES, MAX_CHARS_PER_LINE, MAX_TOTAL_CHARS)
+    yield build_prompt(back, front, record.language)
+    sides = [_Side(back), _Side(front)]
+    levels = {0}
+    for side in sides:
+        levels.update(side.joined)
+        levels.update(range(1, len(side.lines[0]) + 1) if side.lines else ())
+    for level in sorted(levels, reverse=True):
+        yield build_prompt(*(side.at_level(level) for side in sides), record.language)
+
+
+def ocr_status(record: ValidRecord | None, output: Mapping[str, Any]) -> str:
+    """Whether ``record`` (the joined input row) is what the model saw for ``output`` (see the module docstring).
+
+    Only a truncated output needs the cut prompts: an untruncated one was the whole prompt.
+    """
+    if record is None:
+        return NOT_FOUND
+    if not output.get("input_hash"):
+        return UNCHECKED
+    prompts = possible_prompts(record)
+    candidates = prompts if output.get("truncated") else [next(prompts)]
+    return AS_RUN if any(prompt_hash(text) == output["input_hash"] for text in candidates) else CHANGED
+
+
+def ocr_for(run: Run, input_glob: str | None) -> dict[str, ValidRecord]:
+    """The input rows the job kept for the run's records that need review, from ``input_glob`` or the
+    manifest's input."""
     pattern = input_glob or (run.manifest or {}).get("input")
     if not pattern:
         raise ReviewError(f"{run.path!r} has no manifest naming its input: pass --input GLOB (or --without_ocr)")
     ids = set(needing_review(run.records).column("id").to_pylist())
     try:
-        return read_ocr(pattern, ids, input_columns(run.manifest))
+        return read_kept(pattern, ids, *run_options(run.manifest))
     except (FileNotFoundError, OSError) as error:
         raise ReviewError(f"cannot read the run's input {pattern!r} for the OCR ({error}): "
                           "pass --input GLOB where it is now (or --without_ocr)") from None
@@ -141,11 +183,13 @@ def lowest_confidence(row: Mapping[str, Any]) -> float | None:
     return found if found is not None else lowest(EXACT_FIELDS)
 
 
-def review_queue(records: pa.Table, ocr: Mapping[str, tuple[list[str], list[str]]] | None) -> pa.Table:
+def review_queue(records: pa.Table, ocr: Mapping[str, ValidRecord] | None) -> pa.Table:
     """The records needing review, worst first, with ``queue_position`` (from 1), ``lowest_confidence``
-    and, when ``ocr`` is given, the cleaned OCR lines of each side and whether the id was found."""
+    and, when ``ocr`` is given, the cleaned OCR lines of each side, whether the id was found and the
+    ``ocr_status`` of its row."""
     queue = needing_review(records)
-    keys = queue.select([c for c in ("id", "review_fields", *(f"{f}_confidence" for f in EXACT_FIELDS))
+    keys = queue.select([c for c in ("id", "review_fields", "input_hash", "truncated",
+                                     *(f"{f}_confidence" for f in EXACT_FIELDS))
                          if c in queue.column_names]).to_pylist()
     lowest = [lowest_confidence(row) for row in keys]
     order = sorted(range(len(keys)), key=lambda i: (lowest[i] is not None, lowest[i] or 0.0,
@@ -156,11 +200,14 @@ def review_queue(records: pa.Table, ocr: Mapping[str, tuple[list[str], list[str]
                "lowest_confidence": pa.array([lowest[i] for i in order], pa.float64())}
     table = pa.table({**columns, **{name: queue.column(name) for name in queue.column_names}})
     if ocr is not None:
-        table = table.append_column("back_ocr_lines", pa.array([ocr[i][0] if i in ocr else None for i in ids],
+        joined = [ocr.get(i) for i in ids]
+        table = table.append_column("back_ocr_lines", pa.array([r and list(r.back_lines) for r in joined],
                                                                pa.list_(pa.string())))
-        table = table.append_column("front_ocr_lines", pa.array([ocr[i][1] if i in ocr else None for i in ids],
+        table = table.append_column("front_ocr_lines", pa.array([r and list(r.front_lines) for r in joined],
                                                                 pa.list_(pa.string())))
-        table = table.append_column("ocr_found", pa.array([i in ocr for i in ids], pa.bool_()))
+        table = table.append_column("ocr_found", pa.array([r is not None for r in joined], pa.bool_()))
+        table = table.append_column("ocr_status", pa.array([ocr_status(r, keys[i]) for r, i in zip(joined, order)],
+                                                           pa.string()))
     return table
 
 
@@ -198,7 +245,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         pq.write_table(queue, handle)
     print(f"{queue.num_rows} of {run.records.num_rows} records need review; queue written to {args.to} "
           "(lowest confidence first)")
-    if "ocr_found" in queue.column_names and not all(queue.column("ocr_found").to_pylist()):
-        missing = queue.num_rows - sum(queue.column("ocr_found").to_pylist())
-        print(f"review: the OCR of {missing} records was not found in the input", file=sys.stderr)
+    if "ocr_status" in queue.column_names:
+        statuses = queue.column("ocr_status").to_pylist()
+        if statuses.count(NOT_FOUND):
+            print(f"review: the OCR of {statuses.count(NOT_FOUND)} records was not found in the input",
+                  file=sys.stderr)
+        if statuses.count(CHANGED):
+            print(f"review: the input OCR of {statuses.count(CHANGED)} records changed since the run "
+                  f"(ocr_status {CHANGED!r}): their fields were generated from other OCR than the lines shown",
+                  file=sys.stderr)
     return 0
