@@ -33,3 +33,20 @@ def gcs_emulator(tmp_path_factory) -> Iterator[GcsEmulator]:
     """A running GCS emulator with bucket ``BUCKET``; its variables are in ``os.environ`` meanwhile."""
     with GcsEmulator(tmp_path_factory.mktemp("gcs")) as emulator, emulator_environment(emulator):
         yield emulator
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator["PostgresServer"]:
+    """A PostgreSQL server for the team store's tests (tests/postgres_server.py); skipped, saying why,
+    where none can start."""
+    from tests.postgres_server import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+        server.__enter__()
+    except PostgresUnavailable as reason:
+        pytest.skip(f"no PostgreSQL server for the team store's tests: {reason}")
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)
