@@ -3,7 +3,8 @@
 ``python -m pipeline report --run OUT [--to FILE.html] [--input GLOB | --without_ocr] [--max_records N]``
 
 It holds the run summary (``manifest.json``), charts of the fields' confidence and of the
-review reasons, and the review queue (``pipeline.review``, same order): for each record the
+review reasons, and the review queue (``formats.queue``, same order; each record drawn by
+``formats.record_html``, as the workbench draws it): for each record the
 back and front OCR beside the extracted fields, the line each field was found on
 highlighted, and the reasons it needs review. The OCR comes from the run's input, joined
 by id as the queue does (``--input`` or the manifest's input glob); a record whose input OCR
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import html
-import re
 import sys
 from collections import Counter
 from typing import Any, Iterable, Mapping, Sequence
@@ -29,11 +28,12 @@ import pyarrow as pa
 
 from formats.evaluate import EXACT_FIELDS
 from formats.plots import confidence_histogram_png, reasons_bar_png
-from pipeline.review import CHANGED, ReviewError, Run, add_source_arguments, build_queue, join
+from formats.queue import CHANGED, ReviewError, Run, build_queue, join
+from formats.record_html import RECORD_STYLE, e, record_html, thresholds_of
+from pipeline.review import add_source_arguments
 
 DEFAULT_MAX_RECORDS = 200
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-SOURCE = re.compile(r"^(back|front):(\d+)$")
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#1d232a;
@@ -46,36 +46,7 @@ border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}table.summary
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts figure{margin:0;background:#fff;padding:8px;border:1px solid #dde1e6}
 .charts img{max-width:100%;height:auto}.charts figcaption{font-size:12px;color:#5a6570}
 .omitted{background:#fff6d9;border:1px solid #e8d58b;padding:8px 12px}
-article.record{background:#fff;border:1px solid #d5dae0;border-left:5px solid #c9472b;margin:14px 0;padding:10px 14px}
-article.record h3{margin:0 0 6px;font-size:15px}.pos{color:#7a8590;font-weight:400}
-.record-id{font-family:ui-monospace,"DejaVu Sans Mono",monospace;background:#eef1f4;padding:1px 5px}
-.meta{color:#5a6570;font-size:12px;font-weight:400;margin-left:8px}
-ul.reasons{list-style:none;padding:0;margin:4px 0 8px}ul.reasons li{display:inline-block;background:#fbe3dd;
-color:#8a2a15;border:1px solid #efb9aa;border-radius:3px;padding:0 6px;margin:0 4px 3px 0;font-size:12px;
-font-family:ui-monospace,"DejaVu Sans Mono",monospace}
-.cols{display:grid;grid-template-columns:minmax(320px,1fr) minmax(320px,1fr);gap:16px}
-table.fields{border-collapse:collapse;width:100%}table.fields th,table.fields td{text-align:left;padding:3px 6px;
-border-bottom:1px solid #eceff2;vertical-align:top}table.fields th{font-size:12px;color:#5a6570;font-weight:600}
-td.field{white-space:nowrap}tr.to-review td.field{color:#8a2a15;font-weight:600}tr.to-review td.field::after{content:" \\2691";}
-tr.accepted td.field{color:#2b7a4b}td.value{font-weight:600;white-space:pre-wrap;word-break:break-word}
-td.empty{color:#98a1aa;font-style:italic;font-weight:400}
-.conf{display:inline-block;width:54px;height:8px;background:#e5e8eb;margin-right:5px;vertical-align:middle}
-.conf span{display:block;height:8px;background:#3b6ea8}.src-missing{color:#8a2a15}
-.ocr h4{margin:0 0 2px;font-size:12px;color:#5a6570;text-transform:uppercase;letter-spacing:.04em}
-ol.lines{list-style:none;margin:0 0 8px;padding:0;font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
-ol.lines li{padding:1px 4px;white-space:pre-wrap;word-break:break-word;border-left:3px solid transparent}
-ol.lines .n{color:#98a1aa;display:inline-block;min-width:4.2em;margin-right:.6em}td.conf-cell{white-space:nowrap}
-ol.lines li.evidence{border-left-color:#e0a100}ol.lines mark{background:#ffe58a;padding:0 1px}
-.ev-tag{font-family:system-ui,sans-serif;font-size:11px;background:#e0a100;color:#fff;border-radius:3px;
-padding:0 4px;margin-left:6px}.none{color:#98a1aa;font-style:italic}
-.ocr-changed{background:#fbe3dd;border:1px solid #c9472b;color:#8a2a15;padding:6px 10px;font-weight:600}
-details{margin-top:6px;font-size:12px}details pre{white-space:pre-wrap;word-break:break-word;background:#f4f5f7;padding:6px}
-"""
-
-
-def e(value: Any) -> str:
-    """HTML-escaped text of ``value`` (quotes too, so it is safe inside attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
+""" + RECORD_STYLE
 
 
 def data_uri(png: bytes) -> str:
@@ -154,76 +125,6 @@ def _charts(run: Run) -> list[tuple[str, str]]:
     return charts
 
 
-def _evidence(row: Mapping[str, Any]) -> dict[tuple[str, int], list[str]]:
-    """``{(side, line): [fields]}`` from the row's ``<field>_source`` values."""
-    marks: dict[tuple[str, int], list[str]] = {}
-    for field in EXACT_FIELDS:
-        found = SOURCE.match(row.get(f"{field}_source") or "")
-        if found:
-            marks.setdefault((found.group(1), int(found.group(2))), []).append(field)
-    return marks
-
-
-def _ocr_side(side: str, lines: Sequence[str] | None, marks: Mapping[tuple[str, int], list[str]]) -> str:
-    if lines is None:
-        return f'<h4>{side}</h4><p class="none">OCR not available</p>'
-    if not lines:
-        return f'<h4>{side}</h4><p class="none">no lines</p>'
-    items = []
-    for n, line in enumerate(lines):
-        fields = marks.get((side, n))
-        number = f'<span class="n">{side}:{n}</span>'
-        if fields:
-            tags = "".join(f'<span class="ev-tag">{e(f)}</span>' for f in fields)
-            items.append(f'<li class="evidence" data-source="{side}:{n}" data-fields="{e(" ".join(fields))}">'
-                         f'{number}<mark>{e(line)}</mark>{tags}</li>')
-        else:
-            items.append(f'<li data-source="{side}:{n}">{number}{e(line)}</li>')
-    return f'<h4>{side}</h4><ol class="lines">{"".join(items)}</ol>'
-
-
-def _field_rows(row: Mapping[str, Any]) -> str:
-    review = set(row.get("review_fields") or [])
-    cells = []
-    for field in EXACT_FIELDS:
-        value = row.get(field) or ""
-        confidence = row.get(f"{field}_confidence")
-        source = row.get(f"{field}_source") or ""
-        status = "to-review" if field in review else "accepted"
-        iso = (f' <span class="meta">ISO {e(row.get("date_iso") or "unreadable")}</span>'
-               if field == "date" and value else "")
-        value_cell = f'<td class="value">{e(value)}{iso}</td>' if value else '<td class="value empty">empty</td>'
-        conf_cell = ("<td>n/a</td>" if confidence is None else
-                     f'<td class="conf-cell"><span class="conf"><span style="width:{max(0.0, min(1.0, confidence)) * 100:.0f}%">'
-                     f'</span></span>{confidence:.2f}</td>')
-        source_cell = (f"<td>{e(source)}</td>" if source else
-                       ('<td class="src-missing">not in OCR</td>' if value else "<td></td>"))
-        cells.append(f'<tr class="{status}" data-field="{field}"><td class="field">{field}</td>{value_cell}'
-                     f"{conf_cell}{source_cell}</tr>")
-    description = row.get("description") or ""
-    cells.append(f'<tr data-field="description"><td class="field">description</td>'
-                 f'<td class="value" colspan="3">{e(description) or "<span class=none>empty</span>"}</td></tr>')
-    return ('<table class="fields"><tr><th>field</th><th>value</th><th>confidence</th><th>evidence</th></tr>'
-            + "".join(cells) + "</table>")
-
-
-def _record(row: Mapping[str, Any]) -> str:
-    marks = _evidence(row)
-    reasons = "".join(f'<li class="reason">{e(r)}</li>' for r in row.get("review_reasons") or [])
-    ocr = (_ocr_side("back", row.get("back_ocr_lines"), marks) + _ocr_side("front", row.get("front_ocr_lines"), marks)
-           if "back_ocr_lines" in row else '<p class="none">OCR left out (--without_ocr)</p>')
-    if row.get("ocr_status") == CHANGED:
-        ocr = ('<p class="ocr-changed">The input OCR of this record changed since the run: the fields were '
-               'generated from other OCR than shown here. Rerun the record before judging them.</p>' + ocr)
-    return (f'<article class="record" id="record-{row["queue_position"]}" data-record-id="{e(row["id"])}">'
-            f'<h3><span class="pos">#{row["queue_position"]}</span> <span class="record-id">{e(row["id"])}</span>'
-            f'<span class="meta">language {e(row.get("language"))} · parse {e(row.get("parse_status"))} · '
-            f'{e(row.get("output_tokens"))} tokens generated</span></h3>'
-            f'<ul class="reasons">{reasons}</ul>'
-            f'<div class="cols"><div>{_field_rows(row)}</div><div class="ocr">{ocr}</div></div>'
-            f'<details><summary>model output</summary><pre>{e(row.get("raw_output"))}</pre></details></article>')
-
-
 def render(run: Run, queue: pa.Table, max_records: int = DEFAULT_MAX_RECORDS) -> str:
     """The report's HTML: summary, charts, and the first ``max_records`` records of ``queue``."""
     run_id = (run.manifest or {}).get("run_id", "")
@@ -235,7 +136,8 @@ def render(run: Run, queue: pa.Table, max_records: int = DEFAULT_MAX_RECORDS) ->
     note = (f'<p class="omitted" id="omitted">{omitted} more records need review and are not shown here '
             f"(shown: the first {len(shown)}, lowest confidence first). Raise --max_records, or work through the "
             f"whole queue with <code>python -m pipeline review</code>.</p>") if omitted else ""
-    records = "".join(_record(row) for row in shown) or '<p class="none">No record needs review.</p>'
+    thresholds = thresholds_of(run.manifest)
+    records = "".join(record_html(row, thresholds) for row in shown) or '<p class="none">No record needs review.</p>'
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

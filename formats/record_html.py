@@ -1,0 +1,165 @@
+"""One record of the review queue as HTML: the rendering the report and the workbench share.
+
+The static report (``pipeline report``) lays these pieces out read-only; the workbench
+(``workbench``) puts its decision controls beside the same pieces. Each function returns
+HTML with every value from the run escaped (OCR, values, ids and reasons are hostile input)
+and no ``style`` attribute or script, so the workbench's Content-Security-Policy can forbid
+inline styles and scripts: the confidence bar is a ``<meter>``, sized by ``RECORD_STYLE``.
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Any, Mapping, Sequence
+
+from formats.queue import CHANGED
+
+FIELDS: tuple[str, ...] = ("title", "agency", "photographer", "date")  # the fields with confidence and source
+SOURCE = re.compile(r"^(back|front):(\d+)$")
+
+RECORD_STYLE = """
+article.record{background:#fff;border:1px solid #d5dae0;border-left:5px solid #c9472b;margin:14px 0;padding:10px 14px}
+article.record h3{margin:0 0 6px;font-size:15px}.pos{color:#7a8590;font-weight:400}
+.record-id{font-family:ui-monospace,"DejaVu Sans Mono",monospace;background:#eef1f4;padding:1px 5px}
+.meta{color:#5a6570;font-size:12px;font-weight:400;margin-left:8px}
+ul.reasons{list-style:none;padding:0;margin:4px 0 8px}ul.reasons li{display:inline-block;background:#fbe3dd;
+color:#8a2a15;border:1px solid #efb9aa;border-radius:3px;padding:0 6px;margin:0 4px 3px 0;font-size:12px}
+ul.reasons code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;color:#a0533f;margin-left:4px}
+.cols{display:grid;grid-template-columns:minmax(320px,1fr) minmax(320px,1fr);gap:16px}
+table.fields{border-collapse:collapse;width:100%}table.fields th,table.fields td{text-align:left;padding:3px 6px;
+border-bottom:1px solid #eceff2;vertical-align:top}table.fields th{font-size:12px;color:#5a6570;font-weight:600}
+td.field{white-space:nowrap}tr.to-review td.field{color:#8a2a15;font-weight:600}tr.to-review td.field::after{content:" \\2691";}
+tr.accepted td.field{color:#2b7a4b}td.value{font-weight:600;white-space:pre-wrap;word-break:break-word}
+td.empty{color:#98a1aa;font-style:italic;font-weight:400}
+meter.conf{width:54px;height:10px;margin-right:5px;vertical-align:middle}.src-missing{color:#8a2a15}
+.threshold{color:#5a6570;font-size:12px;margin-left:4px}
+.ocr h4{margin:0 0 2px;font-size:12px;color:#5a6570;text-transform:uppercase;letter-spacing:.04em}
+ol.lines{list-style:none;margin:0 0 8px;padding:0;font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
+ol.lines li{padding:1px 4px;white-space:pre-wrap;word-break:break-word;border-left:3px solid transparent}
+ol.lines .n{color:#98a1aa;display:inline-block;min-width:4.2em;margin-right:.6em}td.conf-cell{white-space:nowrap}
+ol.lines li.evidence{border-left-color:#e0a100}ol.lines mark{background:#ffe58a;padding:0 1px}
+.ev-tag{font-family:system-ui,sans-serif;font-size:11px;background:#e0a100;color:#fff;border-radius:3px;
+padding:0 4px;margin-left:6px}.none{color:#98a1aa;font-style:italic}
+.ocr-changed{background:#fbe3dd;border:1px solid #c9472b;color:#8a2a15;padding:6px 10px;font-weight:600}
+details{margin-top:6px;font-size:12px}details pre{white-space:pre-wrap;word-break:break-word;background:#f4f5f7;padding:6px}
+"""
+
+
+def e(value: Any) -> str:
+    """HTML-escaped text of ``value`` (quotes too, so it is safe inside attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def evidence_marks(row: Mapping[str, Any]) -> dict[tuple[str, int], list[str]]:
+    """``{(side, line): [fields]}`` from the row's ``<field>_source`` values."""
+    marks: dict[tuple[str, int], list[str]] = {}
+    for field in FIELDS:
+        found = SOURCE.match(row.get(f"{field}_source") or "")
+        if found:
+            marks.setdefault((found.group(1), int(found.group(2))), []).append(field)
+    return marks
+
+
+def _ocr_side(side: str, lines: Sequence[str] | None, marks: Mapping[tuple[str, int], list[str]]) -> str:
+    if lines is None:
+        return f'<h4>{side}</h4><p class="none">OCR not available</p>'
+    if not lines:
+        return f'<h4>{side}</h4><p class="none">no lines</p>'
+    items = []
+    for n, line in enumerate(lines):
+        fields = marks.get((side, n))
+        number = f'<span class="n">{side}:{n}</span>'
+        if fields:
+            tags = "".join(f'<span class="ev-tag">{e(f)}</span>' for f in fields)
+            items.append(f'<li class="evidence" data-source="{side}:{n}" data-fields="{e(" ".join(fields))}">'
+                         f'{number}<mark>{e(line)}</mark>{tags}</li>')
+        else:
+            items.append(f'<li data-source="{side}:{n}">{number}{e(line)}</li>')
+    return f'<h4>{side}</h4><ol class="lines">{"".join(items)}</ol>'
+
+
+def ocr_html(row: Mapping[str, Any]) -> str:
+    """Both sides' OCR lines, numbered as ``<field>_source`` counts them, the lines holding a field's value
+    marked; a warning first when the input OCR changed since the run."""
+    if "back_ocr_lines" not in row:
+        return '<p class="none">OCR left out (--without_ocr)</p>'
+    marks = evidence_marks(row)
+    ocr = _ocr_side("back", row.get("back_ocr_lines"), marks) + _ocr_side("front", row.get("front_ocr_lines"), marks)
+    if row.get("ocr_status") == CHANGED:
+        ocr = ('<p class="ocr-changed">The input OCR of this record changed since the run: the fields were '
+               'generated from other OCR than shown here. Rerun the record before judging them.</p>' + ocr)
+    return ocr
+
+
+def reasons_html(row: Mapping[str, Any]) -> str:
+    """The record's review reasons as a list."""
+    return "".join(f'<li class="reason">{e(r)}</li>' for r in row.get("review_reasons") or [])
+
+
+def value_html(row: Mapping[str, Any], field: str) -> str:
+    """The ``<td>`` of a field's value (its ISO form beside a date)."""
+    value = row.get(field) or ""
+    if not value:
+        return '<td class="value empty">empty</td>'
+    iso = (f' <span class="meta">ISO {e(row.get("date_iso") or "unreadable")}</span>' if field == "date" else "")
+    return f'<td class="value">{e(value)}{iso}</td>'
+
+
+def confidence_html(row: Mapping[str, Any], field: str, threshold: float | None = None) -> str:
+    """The ``<td>`` of a field's confidence, as a bar and a number, with the threshold it was held to."""
+    confidence = row.get(f"{field}_confidence")
+    held = f' <span class="threshold">/ {threshold:.2f}</span>' if threshold is not None else ""
+    if confidence is None:
+        return f"<td>n/a{held}</td>"
+    shown = max(0.0, min(1.0, float(confidence)))
+    return (f'<td class="conf-cell"><meter class="conf" min="0" max="1" value="{shown:.3f}"></meter>'
+            f"{confidence:.2f}{held}</td>")
+
+
+def source_html(row: Mapping[str, Any], field: str) -> str:
+    """The ``<td>`` of where a field's value was found in the OCR."""
+    source = row.get(f"{field}_source") or ""
+    if source:
+        return f"<td>{e(source)}</td>"
+    return '<td class="src-missing">not in OCR</td>' if row.get(field) else "<td></td>"
+
+
+def field_status(row: Mapping[str, Any], field: str) -> str:
+    """``to-review`` for a field the job sent to a person, ``accepted`` for one it vouches for."""
+    return "to-review" if field in (row.get("review_fields") or []) else "accepted"
+
+
+def fields_html(row: Mapping[str, Any], thresholds: Mapping[str, float] | None = None) -> str:
+    """The read-only table of the record's fields (the report's)."""
+    thresholds = thresholds or {}
+    cells = [f'<tr class="{field_status(row, field)}" data-field="{field}"><td class="field">{field}</td>'
+             f"{value_html(row, field)}{confidence_html(row, field, thresholds.get(field))}"
+             f"{source_html(row, field)}</tr>" for field in FIELDS]
+    description = row.get("description") or ""
+    cells.append(f'<tr data-field="description"><td class="field">description</td>'
+                 f'<td class="value" colspan="3">{e(description) or "<span class=none>empty</span>"}</td></tr>')
+    return ('<table class="fields"><tr><th>field</th><th>value</th><th>confidence</th><th>evidence</th></tr>'
+            + "".join(cells) + "</table>")
+
+
+def heading_html(row: Mapping[str, Any]) -> str:
+    """The record's position, id and what the job did with it."""
+    return (f'<span class="pos">#{e(row.get("queue_position"))}</span> <span class="record-id">{e(row["id"])}</span>'
+            f'<span class="meta">language {e(row.get("language"))} · parse {e(row.get("parse_status"))} · '
+            f'{e(row.get("output_tokens"))} tokens generated</span>')
+
+
+def record_html(row: Mapping[str, Any], thresholds: Mapping[str, float] | None = None) -> str:
+    """The whole record, read-only (the report's ``<article>``)."""
+    return (f'<article class="record" id="record-{e(row.get("queue_position"))}" data-record-id="{e(row["id"])}">'
+            f"<h3>{heading_html(row)}</h3>"
+            f'<ul class="reasons">{reasons_html(row)}</ul>'
+            f'<div class="cols"><div>{fields_html(row, thresholds)}</div><div class="ocr">{ocr_html(row)}</div></div>'
+            f'<details><summary>model output</summary><pre>{e(row.get("raw_output"))}</pre></details></article>')
+
+
+def thresholds_of(manifest: Mapping[str, Any] | None) -> dict[str, float]:
+    """The review thresholds a run's manifest records as in force (empty when it records none)."""
+    recorded = ((manifest or {}).get("extra") or {}).get("review_thresholds") or {}
+    return {field: float(entry["threshold"]) for field, entry in recorded.items()
+            if isinstance(entry, Mapping) and isinstance(entry.get("threshold"), (int, float))}
