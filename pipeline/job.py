@@ -11,7 +11,7 @@ import json
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Optional, Sequence
 
@@ -37,6 +37,7 @@ from formats.prompt import prompt_budget
 from formats.records import ColumnNames
 from formats.review import REVIEWED_FIELDS, ReviewConfig
 from formats.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
+from formats.thresholds import InForce, ThresholdsError, read_document, resolve
 from pipeline.transforms import BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
 
 DEFAULT_MAX_NEW_TOKENS = 128
@@ -64,6 +65,7 @@ class JobPlan:
     prompt_budget: int
     engine_check: EngineCheck = "off"
     review: ReviewConfig = ReviewConfig()
+    thresholds_in_force: dict[str, InForce] = field(default_factory=dict)  # field -> threshold and its source
 
 
 def new_run_id() -> str:
@@ -98,6 +100,7 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         raise InputError(f"--max_new_tokens {max_new_tokens}: must be at least 1 and leave room for the prompt "
                          f"in the model's context of {context} tokens")
     budget = prompt_budget(context, max_new_tokens, options.max_prompt_tokens)  # training's rule too
+    in_force = thresholds_in_force(options, metadata)
     return JobPlan(
         run_id=options.run_id or new_run_id(),
         input=options.input,
@@ -119,7 +122,8 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         max_new_tokens=max_new_tokens,
         prompt_budget=budget,
         engine_check=options.engine_check,
-        review=review_config(options),
+        review=review_config(options, in_force=in_force),
+        thresholds_in_force=in_force,
     )
 
 
@@ -251,6 +255,7 @@ def execute(pipeline_options: PipelineOptions, plan: JobPlan,
         extra={"batch_splits": counters.get("batch_splits", 0), "max_new_tokens": plan.max_new_tokens,
                "prompt_budget": plan.prompt_budget, "engine": plan.engine.engine,
                "padding_fraction": padding_fraction(counters),
+               "review_thresholds": {name: t.as_json() for name, t in plan.thresholds_in_force.items()},
                "batches_by_engine": {k.removeprefix("batches_"): v for k, v in sorted(counters.items())
                                      if k.startswith("batches_")}},
     )
@@ -263,10 +268,35 @@ def padding_fraction(counters: dict[str, int]) -> float:
     return round(counters.get("batch_padding_slots", 0) / slots, 4) if slots else 0.0
 
 
-def review_config(options: BackstampOptions) -> ReviewConfig:
-    """The review options (SPEC §5b); an out-of-range threshold stops the job before any work."""
+def thresholds_in_force(options: BackstampOptions, metadata: Optional[dict] = None) -> dict[str, InForce]:
+    """Each review threshold and its source (``formats.thresholds``: option > ``--review_config`` >
+    the checkpoint's ``backstamp.json`` ``"review"`` > default); a bad file stops the job before any work."""
+    config_file = checkpoint = None
     try:
-        return ReviewConfig(thresholds={name: getattr(options, f"review_threshold_{name}") for name in REVIEWED_FIELDS},
+        if options.review_config:
+            where = f"--review_config {options.review_config}"
+            try:
+                with FileSystems.open(options.review_config) as handle:
+                    loaded = json.load(handle)
+            except (OSError, ValueError) as error:  # missing, unreadable or not JSON
+                raise InputError(f"{where}: cannot read it ({type(error).__name__}: {error})") from None
+            config_file = read_document(loaded, where)
+        if (metadata or {}).get("review") is not None:
+            checkpoint = read_document(metadata["review"], 'the checkpoint\'s backstamp.json "review"')
+    except ThresholdsError as error:
+        raise InputError(str(error)) from error
+    return resolve(ReviewConfig().thresholds,
+                   {name: getattr(options, f"review_threshold_{name}") for name in REVIEWED_FIELDS},
+                   config_file, checkpoint)
+
+
+def review_config(options: BackstampOptions, metadata: Optional[dict] = None,
+                  in_force: Optional[dict[str, InForce]] = None) -> ReviewConfig:
+    """The review options (SPEC §5b), from ``in_force`` when already resolved; an out-of-range
+    threshold stops the job before any work."""
+    in_force = thresholds_in_force(options, metadata) if in_force is None else in_force
+    try:
+        return ReviewConfig(thresholds={name: t.threshold for name, t in in_force.items()},
                             evidence_threshold=options.evidence_threshold)
     except ValueError as error:
         raise InputError(str(error)) from error

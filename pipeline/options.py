@@ -101,9 +101,15 @@ class BackstampOptions(PipelineOptions):
             "Backstamp review (SPEC §5b; defaults measured on the synthetic held-out split, "
             "bench/results/confidence_synthetic.md)")
         for name in REVIEWED_FIELDS:
-            review.add_argument(f"--review_threshold_{name}", type=float, default=DEFAULT_THRESHOLDS[name],
+            review.add_argument(f"--review_threshold_{name}", type=float, default=None,
                                 help=f"A {name} whose confidence (0-1) is below this goes to review "
-                                     f"(low_confidence:{name}).")
+                                     f"(low_confidence:{name}). Default: --review_config's, else the checkpoint's "
+                                     f"(backstamp.json \"review\"), else {DEFAULT_THRESHOLDS[name]}.")
+        review.add_argument("--review_config", default=None,
+                            help='JSON file (local or gs://) {"thresholds": {field: value, ...}, ...}, e.g. written '
+                                 "by `python -m pipeline thresholds --to FILE` (docs/review.md); each field's "
+                                 "--review_threshold_<field> overrides it. The manifest records every threshold "
+                                 "in force and where it came from.")
         review.add_argument("--evidence_threshold", type=float, default=EVIDENCE_THRESHOLD,
                             help="rapidfuzz similarity (0-100) at which a value counts as found in the OCR; "
                                  "below it the field goes to review (not_in_ocr:<field>).")
