@@ -38,6 +38,12 @@ class DataArguments:
     train_labels_file: str | None = field(default=None, metadata={"help": "Labels Parquet joined on id, if separate."})
     validation_file: str | None = field(default=None, metadata={"help": "Validation Parquet (or `text` CSV)."})
     validation_labels_file: str | None = field(default=None, metadata={"help": "Validation labels, if separate."})
+    reviewed_file: str | None = field(default=None, metadata={
+        "help": "People's decisions as training rows: the Parquet of `python -m pipeline decisions export "
+                "--training` (SPEC §2 columns + the five label columns, one row per fully decided record), "
+                "beside or instead of --train_file and synthetic records (docs/review.md)."})
+    reviewed_weight: int = field(default=1, metadata={
+        "help": "How many times each reviewed record appears per epoch (the mix of reviewed to other examples)."})
     synthetic_train_examples: int = field(default=0, metadata={
         "help": "Also train on N fresh synthetic records (train split of the name pools); none repeats."})
     synthetic_seed: int = field(default=0, metadata={"help": "Seed of the synthetic training records."})
@@ -138,8 +144,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
         model_args, data_args, train_args = parser.parse_args_into_dataclasses(argv)
     if not (model_args.model_name_or_path or model_args.config_name):
         parser.error("give --model_name_or_path (fine-tune) or --config_name (from scratch)")
-    if not (data_args.train_file or data_args.synthetic_train_examples):
-        parser.error("give --train_file and/or --synthetic_train_examples")
+    if not (data_args.train_file or data_args.reviewed_file or data_args.synthetic_train_examples):
+        parser.error("give --train_file, --reviewed_file and/or --synthetic_train_examples")
+    if data_args.reviewed_weight < 1:
+        parser.error("--reviewed_weight must be >= 1")
     if train_args.save_total_limit < 0 or train_args.save_steps < 0 or train_args.save_minutes < 0:
         parser.error("--save_steps, --save_minutes and --save_total_limit must be >= 0")
     return model_args, data_args, train_args

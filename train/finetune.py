@@ -74,6 +74,8 @@ def prepare_samples(data_args: DataArguments) -> tuple[list[Sample], list[Sample
     train: list[Sample] = []
     if data_args.train_file:
         train += read_samples(data_args.train_file, data_args.train_labels_file, data_args.default_language)
+    if data_args.reviewed_file:
+        train += read_samples(data_args.reviewed_file, None, data_args.default_language) * data_args.reviewed_weight
     if data_args.synthetic_train_examples:
         train += synthetic_samples(data_args.synthetic_train_examples, data_args.synthetic_seed, "train",
                                    uncued_credits=data_args.synthetic_uncued_credits)
@@ -87,9 +89,20 @@ def prepare_samples(data_args: DataArguments) -> tuple[list[Sample], list[Sample
     return train, validation
 
 
+def reviewed_records(data_args: DataArguments) -> int:
+    """How many reviewed records (people's decisions, ``--reviewed_file``) the model is trained on."""
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(data_args.reviewed_file).num_rows if data_args.reviewed_file else 0
+
+
 def data_mix(data_args: DataArguments, n_train_file: int, n_synthetic: int) -> dict[str, Any]:
     """What the model was trained and validated on, for ``backstamp.json``."""
-    return {"train_file": data_args.train_file, "train_file_examples": n_train_file,
+    n_reviewed = reviewed_records(data_args)
+    return {"train_file": data_args.train_file,
+            "train_file_examples": n_train_file - n_reviewed * data_args.reviewed_weight,
+            "reviewed_file": data_args.reviewed_file, "reviewed_records": n_reviewed,
+            "reviewed_weight": data_args.reviewed_weight,
             "synthetic_examples": n_synthetic, "synthetic_seed": data_args.synthetic_seed,
             "synthetic_uncued_credits": data_args.synthetic_uncued_credits,
             "validation_file": data_args.validation_file,
