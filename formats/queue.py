@@ -38,6 +38,8 @@ from formats.evaluate import EXACT_FIELDS, parquet_paths
 from formats.prompt import (MAX_CHARS_PER_LINE, MAX_LINES, MAX_TOTAL_CHARS, _clean_and_cap, _Side, build_prompt,
                             prompt_hash)
 from formats.records import ColumnNames, ValidRecord, record_json, validate_row
+from formats.spot_checks import DEFAULT_SPOT_CHECK_SEED, is_spot_check
+from formats.tags import FIELDS
 
 QUEUE_COLUMNS = ("queue_position", "lowest_confidence")
 OCR_COLUMNS = ("back_ocr_lines", "front_ocr_lines", "ocr_found", "ocr_status")
@@ -182,17 +184,38 @@ def lowest_confidence(row: Mapping[str, Any]) -> float | None:
     return found if found is not None else lowest(EXACT_FIELDS)
 
 
-def review_queue(records: pa.Table, ocr: Mapping[str, ValidRecord] | None) -> pa.Table:
+def spot_check_fields(records: pa.Table, rate: float, seed: str = DEFAULT_SPOT_CHECK_SEED) -> list[list[str]]:
+    """Per row, the accepted fields (not in ``review_fields``, not already decided: ``<field>_origin`` is
+    ``reviewer`` where ``latest`` served a decision) drawn as spot checks (``formats.spot_checks``)."""
+    if rate <= 0:
+        return [[] for _ in range(records.num_rows)]
+    columns = [c for c in ("id", "input_hash", "review_fields", *(f"{f}_origin" for f in FIELDS))
+               if c in records.column_names]
+    drawn = []
+    for row in records.select(columns).to_pylist():
+        accepted = [f for f in FIELDS if f not in (row.get("review_fields") or ())
+                    and row.get(f"{f}_origin") != "reviewer"]
+        drawn.append([f for f in accepted if is_spot_check(row["id"], f, row.get("input_hash") or "", rate, seed)])
+    return drawn
+
+
+def review_queue(records: pa.Table, ocr: Mapping[str, ValidRecord] | None, spot_check_rate: float = 0.0,
+                 spot_check_seed: str = DEFAULT_SPOT_CHECK_SEED) -> pa.Table:
     """The records needing review, worst first, with ``queue_position`` (from 1), ``lowest_confidence``
     and, when ``ocr`` is given, the cleaned OCR lines of each side, whether the id was found and the
-    ``ocr_status`` of its row."""
-    queue = needing_review(records)
-    keys = queue.select([c for c in ("id", "review_fields", "input_hash", "truncated",
+    ``ocr_status`` of its row. With ``spot_check_rate`` > 0, also the records with an accepted field
+    drawn as a spot check (SPEC §9), after those needing review; ``spot_check_fields`` names them."""
+    spot = spot_check_fields(records, spot_check_rate, spot_check_seed)
+    records = records.append_column("spot_check_fields", pa.array(spot, pa.list_(pa.string())))
+    queue = records.filter(pc.or_(pc.fill_null(records.column("needs_review"), False),
+                                  pc.greater(pc.list_value_length(records.column("spot_check_fields")), 0)))
+    keys = queue.select([c for c in ("id", "needs_review", "review_fields", "input_hash", "truncated",
                                      *(f"{f}_confidence" for f in EXACT_FIELDS))
                          if c in queue.column_names]).to_pylist()
     lowest = [lowest_confidence(row) for row in keys]
-    order = sorted(range(len(keys)), key=lambda i: (lowest[i] is not None, lowest[i] or 0.0,
-                                                    -len(keys[i].get("review_fields") or []), keys[i]["id"]))
+    order = sorted(range(len(keys)), key=lambda i: (not keys[i]["needs_review"], lowest[i] is not None,
+                                                    lowest[i] or 0.0, -len(keys[i].get("review_fields") or []),
+                                                    keys[i]["id"]))
     queue = queue.take(pa.array(order, pa.int64()))
     ids = [keys[i]["id"] for i in order]
     columns = {"queue_position": pa.array(range(1, len(order) + 1), pa.int32()),
@@ -214,3 +237,4 @@ def build_queue(run_path: str, input_glob: str | None = None, with_ocr: bool = T
     """Load the run and its queue (with OCR unless ``with_ocr`` is False)."""
     run = load_run(run_path)
     return run, review_queue(run.records, ocr_for(run, input_glob) if with_ocr else None)
+

@@ -83,3 +83,37 @@ def test_figures_per_field_with_interval_and_sample_size():
     assert figures["date"].reviewed_corrected.value == 1.0 and figures["date"].accepted_precision.n == 0
     table = format_figures(figures)
     assert "0.900 [" in table and "(n=20)" in table and "—  (n=0)" in table
+
+
+def queue_rows() -> "pa.Table":
+    import pyarrow as pa
+
+    rows = []
+    for i in range(40):
+        rows.append({"id": f"p{i:02d}", "input_hash": f"h{i}", "needs_review": i < 5,
+                     "review_fields": ["title"] if i < 5 else [], "review_reasons": ["low_confidence:title"] if i < 5
+                     else [], "title_confidence": 0.5 if i < 5 else 0.99, "agency_confidence": 0.99,
+                     "photographer_confidence": None, "date_confidence": 0.9,
+                     "title_origin": "reviewer" if i == 39 else "model"})
+    return pa.Table.from_pylist(rows)
+
+
+def test_the_queue_adds_the_drawn_accepted_fields_after_the_records_needing_review():
+    from formats.queue import review_queue
+
+    records = queue_rows()
+    plain = review_queue(records, None)
+    assert plain.column("id").to_pylist() == [f"p{i:02d}" for i in range(5)]  # rate 0: review only
+    queue = review_queue(records, None, spot_check_rate=0.2, spot_check_seed="s").to_pylist()
+    expected = {row["id"]: [f for f in ("description", "title", "agency", "photographer", "date")
+                            if f not in row["review_fields"] and not (row["id"] == "p39" and f == "title")
+                            and is_spot_check(row["id"], f, row["input_hash"], 0.2, "s")]
+                for row in records.to_pylist()}
+    assert [row["id"] for row in queue[:5]] == [f"p{i:02d}" for i in range(5)]  # review first
+    assert all(not row["needs_review"] and row["spot_check_fields"] for row in queue[5:])
+    assert {row["id"]: row["spot_check_fields"] for row in queue} == {
+        i: fields for i, fields in expected.items() if fields or i < "p05"}
+    assert all("title" not in row["spot_check_fields"] for row in queue if row["id"] < "p05")  # under review
+    assert 10 < sum(len(f) for f in expected.values()) < 70  # about a fifth of the 195 accepted fields
+    everything = review_queue(records, None, spot_check_rate=1.0).to_pylist()
+    assert "title" not in next(r for r in everything if r["id"] == "p39")["spot_check_fields"]  # decided already
