@@ -12,7 +12,9 @@ import html
 import re
 from typing import Any, Mapping, Sequence
 
+from formats.evidence import match_span
 from formats.queue import CHANGED
+from formats.reasons import describe_reason
 
 FIELDS: tuple[str, ...] = ("title", "agency", "photographer", "date")  # the fields with confidence and source
 SOURCE = re.compile(r"^(back|front):(\d+)$")
@@ -50,29 +52,65 @@ def e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def evidence_marks(row: Mapping[str, Any]) -> dict[tuple[str, int], list[str]]:
-    """``{(side, line): [fields]}`` from the row's ``<field>_source`` values."""
-    marks: dict[tuple[str, int], list[str]] = {}
-    for field in FIELDS:
-        found = SOURCE.match(row.get(f"{field}_source") or "")
+def evidence_spans(row: Mapping[str, Any]) -> dict[tuple[str, int], list[tuple[int, int, str]]]:
+    """``{(side, line): [(start, end, field)]}``: the text of each field's value in the OCR
+    (``formats.evidence.match_span``). A value wrapped over two lines is marked in both; a canonical
+    agency where its stamp form stands; a source line where the span cannot be placed, whole."""
+    sides = {side: list(row.get(f"{side}_ocr_lines") or []) for side in ("back", "front")}
+    spans: dict[tuple[str, int], list[tuple[int, int, str]]] = {}
+
+    def mark(side: str, n: int, field: str) -> None:
+        found = match_span(field, row.get(field) or "", sides[side][n])
         if found:
-            marks.setdefault((found.group(1), int(found.group(2))), []).append(field)
-    return marks
+            spans.setdefault((side, n), []).append((*found, field))
+
+    for field in FIELDS:
+        value, source = row.get(field) or "", row.get(f"{field}_source") or ""
+        located = SOURCE.match(source)
+        if located and int(located.group(2)) < len(sides[located.group(1)]):
+            side, n = located.group(1), int(located.group(2))
+            line = sides[side][n]
+            found = match_span(field, value, line)
+            spans.setdefault((side, n), []).append((*(found or (0, len(line))), field))
+            if (found is None or found[1] - found[0] < len(value.strip())) and n + 1 < len(sides[side]):
+                mark(side, n + 1, field)  # the rest of a value wrapped onto the next line
+        elif source == "canonical":
+            for side, lines in sides.items():
+                for n in range(len(lines)):
+                    mark(side, n, field)
+    return spans
 
 
-def _ocr_side(side: str, lines: Sequence[str] | None, marks: Mapping[tuple[str, int], list[str]]) -> str:
+def _marked(line: str, spans: Sequence[tuple[int, int, str]]) -> str:
+    """``line`` escaped, with each span (merged where they overlap) in ``<mark>``."""
+    merged: list[list[int]] = []
+    for start, end, _ in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, at = [], 0
+    for start, end in merged:
+        out.append(f"{e(line[at:start])}<mark>{e(line[start:end])}</mark>")
+        at = end
+    return "".join(out) + e(line[at:])
+
+
+def _ocr_side(side: str, lines: Sequence[str] | None, spans: Mapping[tuple[str, int], list[tuple[int, int, str]]]
+              ) -> str:
     if lines is None:
         return f'<h4>{side}</h4><p class="none">OCR not available</p>'
     if not lines:
         return f'<h4>{side}</h4><p class="none">no lines</p>'
     items = []
     for n, line in enumerate(lines):
-        fields = marks.get((side, n))
+        marked = spans.get((side, n))
         number = f'<span class="n">{side}:{n}</span>'
-        if fields:
+        if marked:
+            fields = list(dict.fromkeys(field for _, _, field in marked))
             tags = "".join(f'<span class="ev-tag">{e(f)}</span>' for f in fields)
             items.append(f'<li class="evidence" data-source="{side}:{n}" data-fields="{e(" ".join(fields))}">'
-                         f'{number}<mark>{e(line)}</mark>{tags}</li>')
+                         f'{number}{_marked(line, marked)}{tags}</li>')
         else:
             items.append(f'<li data-source="{side}:{n}">{number}{e(line)}</li>')
     return f'<h4>{side}</h4><ol class="lines">{"".join(items)}</ol>'
@@ -83,17 +121,32 @@ def ocr_html(row: Mapping[str, Any]) -> str:
     marked; a warning first when the input OCR changed since the run."""
     if "back_ocr_lines" not in row:
         return '<p class="none">OCR left out (--without_ocr)</p>'
-    marks = evidence_marks(row)
-    ocr = _ocr_side("back", row.get("back_ocr_lines"), marks) + _ocr_side("front", row.get("front_ocr_lines"), marks)
+    spans = evidence_spans(row)
+    ocr = _ocr_side("back", row.get("back_ocr_lines"), spans) + _ocr_side("front", row.get("front_ocr_lines"), spans)
     if row.get("ocr_status") == CHANGED:
         ocr = ('<p class="ocr-changed">The input OCR of this record changed since the run: the fields were '
                'generated from other OCR than shown here. Rerun the record before judging them.</p>' + ocr)
     return ocr
 
 
+def source_line(row: Mapping[str, Any], field: str) -> str | None:
+    """The text of the OCR line a field's ``<field>_source`` points to, if any."""
+    located = SOURCE.match(row.get(f"{field}_source") or "")
+    if not located:
+        return None
+    lines = row.get(f"{located.group(1)}_ocr_lines") or []
+    n = int(located.group(2))
+    return lines[n] if n < len(lines) else None
+
+
 def reasons_html(row: Mapping[str, Any]) -> str:
-    """The record's review reasons as a list."""
-    return "".join(f'<li class="reason">{e(r)}</li>' for r in row.get("review_reasons") or [])
+    """The record's review reasons in plain words (``formats.reasons``), each with its code."""
+    items = []
+    for code in row.get("review_reasons") or []:
+        field = code.partition(":")[2]
+        words = describe_reason(code, source_line(row, field) if field else None)
+        items.append(f'<li class="reason" data-code="{e(code)}">{e(words)} <code>{e(code)}</code></li>')
+    return "".join(items)
 
 
 def value_html(row: Mapping[str, Any], field: str) -> str:
@@ -159,7 +212,14 @@ def record_html(row: Mapping[str, Any], thresholds: Mapping[str, float] | None =
 
 
 def thresholds_of(manifest: Mapping[str, Any] | None) -> dict[str, float]:
-    """The review thresholds a run's manifest records as in force (empty when it records none)."""
-    recorded = ((manifest or {}).get("extra") or {}).get("review_thresholds") or {}
-    return {field: float(entry["threshold"]) for field, entry in recorded.items()
-            if isinstance(entry, Mapping) and isinstance(entry.get("threshold"), (int, float))}
+    """The review thresholds a run's manifest records as in force (``review.thresholds``, or
+    ``extra.review_thresholds`` of the job before it), field → threshold; empty when it records none."""
+    manifest = manifest or {}
+    recorded = ((manifest.get("review") or {}).get("thresholds")
+                or (manifest.get("extra") or {}).get("review_thresholds") or {})
+    found = {}
+    for field, entry in recorded.items():
+        threshold = entry.get("threshold") if isinstance(entry, Mapping) else entry
+        if isinstance(threshold, (int, float)):
+            found[field] = float(threshold)
+    return found

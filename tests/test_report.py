@@ -171,7 +171,9 @@ def test_browser_shows_records_fields_evidence_and_reasons(run, chromium):
     r_title = articles[1]
     marked = r_title.find("li", **{"class": "evidence", "data-source": "back:2"})
     assert len(marked) == 1 and "WILLIAM DOIG" in marked[0].find("mark")[0].text
-    assert [li.text for li in r_title.find("li", **{"class": "reason"})] == ["low_confidence:title"]
+    [reason] = r_title.find("li", **{"class": "reason"})
+    assert reason.attrs["data-code"] == "low_confidence:title"  # in words, with its code
+    assert reason.text == "the model was unsure of the title: its confidence is below the threshold low_confidence:title"
     title_row = r_title.find("tr", **{"data-field": "title"})[0]
     assert "WILLIAM DOIG" in title_row.text and "0.31" in title_row.text and title_row.attrs["class"] == "to-review"
     assert "ISO unreadable" in articles[2].find("tr", **{"data-field": "date"})[0].text
@@ -215,3 +217,26 @@ def test_browser_screenshot_is_a_rendered_page(run, chromium, tmp_path):
     browse(chromium, run / "review.html", "--window-size=1280,1600", f"--screenshot={tmp_path / 'shot.png'}")
     pixels = imread(tmp_path / "shot.png")
     assert pixels.shape[:2] == (1600, 1280) and pixels.std() > 0.05
+
+
+def test_only_the_matched_text_of_a_line_is_marked_and_a_wrapped_value_in_both_lines():
+    """Shared with the workbench (formats.record_html): the mark is the value's text, not its whole line."""
+    from formats.record_html import ocr_html
+
+    row = {"title": "WILLIAM DOIG", "title_source": "back:0", "photographer": "JOHN SMITHERSON-BLAKE",
+           "photographer_source": "back:1", "back_ocr_lines": ["PHOTO: WILLIAM DOIG, LONDON", "BY JOHN SMITHER-",
+                                                                "SON-BLAKE", "RETURN TO FILE"],
+           "front_ocr_lines": []}
+    html = ocr_html(row)
+    assert '<span class="n">back:0</span>PHOTO: <mark>WILLIAM DOIG</mark>, LONDON' in html
+    assert 'data-source="back:1" data-fields="photographer"' in html
+    assert '<span class="n">back:2</span><mark>SON-BLAKE</mark>' in html  # the rest of the wrapped name
+    assert 'data-source="back:3">' in html and "<mark>RETURN" not in html
+
+
+def test_the_threshold_in_force_is_shown_beside_each_confidence(run):
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["review"]["thresholds"] = {"title": {"threshold": 0.97, "from": "default"}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    page = report_html(run)
+    assert '0.31 <span class="threshold">/ 0.97</span>' in page
