@@ -5,18 +5,32 @@ Per field (title, agency, photographer, date):
 * ``confidence``: how sure the job is that the value is right. The model's own probability
   over the field's tokens (``FieldTokens``, recorded during the greedy decode), aggregated by
   ``AGGREGATE`` (chosen by measurement, bench/results/confidence_*.md), times
-  ``NOT_IN_OCR_FACTOR`` when the OCR holds no evidence of the value.
-* ``source``: where the value was found in the OCR (formats/evidence.py).
+  ``NOT_IN_OCR_FACTOR`` when the OCR holds no evidence of the value that fits the field.
+* ``source``: where the value was found in the OCR (formats/evidence.py), in a line whose kind
+  fits the field (formats/roles.py) when there is one.
 
-A field goes to review with ``low_confidence:<field>`` below its threshold, ``not_in_ocr:<field>``
-when the OCR holds no evidence of it; a date the job cannot read (``date_iso`` null) is
-``date_unreadable``. An empty field is a claim too ("this print names no agency"), which the
-catalogue takes on trust unless it is reviewed, so it goes to review as ``low_confidence`` below
-its threshold: written empty, by its tag and closing token; left out (SPEC §4: an empty field
+A field goes to review (reason codes in formats/reasons.py) with
+
+* ``low_confidence:<field>`` below its threshold;
+* ``not_in_ocr:<field>`` when no OCR line holds the value with all of its digits;
+* ``role_mismatch:<field>`` when every line holding it is of a kind that says it is something
+  else: a photographer in an agency stamp, a caption or a received stamp; an agency in a caption;
+  a title in a credit or a stamp; a date only in a RECEIVED/filed stamp while a dateline or a
+  caption dates the photo. A photographer equal to the title is the subject (SPEC §4b: never the
+  subject) and is a ``role_mismatch`` too;
+* ``missed:<field>`` when the field is empty although the OCR holds a line of the kind that
+  carries it (an agency stamp or credit, a photographer's credit, a caption, a dated caption or
+  dateline), however sure the model was: "this print names no agency" is a claim the catalogue
+  would take on trust;
+* ``date_unreadable`` for a date the job cannot read (``date_iso`` null).
+
+An empty field the OCR gives no sign of is still a claim, so it goes to review as ``low_confidence``
+below its threshold: written empty, by its tag and closing token; left out (SPEC §4: an empty field
 is left out with its tag), by the token that skipped it (``skip_probability``), while its
-``confidence`` column stays null as §5b says. Record-level reasons (``loop``, ``token_limit``,
-``parse_partial``, ``truncated``) send every written field of the record. ``needs_review`` is
-any field or reason.
+``confidence`` column stays null as §5b says. The description gets ``description_confidence``
+(formats/description_trust.py) and ``low_confidence:description`` below its threshold.
+Record-level reasons (``loop``, ``token_limit``, ``parse_partial``, ``truncated``) send every
+written field of the record. ``needs_review`` is any field or reason.
 """
 from __future__ import annotations
 
@@ -24,10 +38,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from formats.evidence import EVIDENCE_THRESHOLD, find_evidence
+from formats.description_trust import description_confidence
+from formats.evidence import EVIDENCE_THRESHOLD, Evidence, all_evidence, processed
 from formats.parse import OK
+from formats.reasons import DATE_UNREADABLE, LOW_CONFIDENCE, MISSED, NOT_IN_OCR, ROLE_MISMATCH, reason
+from formats.roles import CAPTION, DATELINE, EXPECTED, RECEIVED, contradicts, is_date_text, line_roles
 from formats.tags import FIELDS, REVIEWED_FIELDS
 
+DESCRIPTION = "description"
+# The fields with a review threshold: the four routed ones and the description.
+THRESHOLD_FIELDS: tuple[str, ...] = REVIEWED_FIELDS + (DESCRIPTION,)
 
 
 @dataclass(frozen=True)
@@ -80,7 +100,8 @@ AGGREGATE = "min_prob_with_bounds"
 # right from wrong agencies better than the probabilities do (AUROC 0.92 → 0.98 on the synthetic
 # split), and a value the print does not back should not read as sure.
 NOT_IN_OCR_FACTOR = 0.5
-DEFAULT_THRESHOLDS: dict[str, float] = {"title": 0.97, "agency": 0.77, "photographer": 0.83, "date": 0.5}
+DEFAULT_THRESHOLDS: dict[str, float] = {"title": 0.97, "agency": 0.77, "photographer": 0.83, "date": 0.5,
+                                        "description": 0.5}
 
 
 @dataclass(frozen=True)
@@ -92,11 +113,17 @@ class ReviewConfig:
     aggregate: str = AGGREGATE
 
     def __post_init__(self) -> None:
-        if set(self.thresholds) != set(REVIEWED_FIELDS) or not all(0 <= t <= 1 for t in self.thresholds.values()):
-            raise ValueError(f"review thresholds must give each of {REVIEWED_FIELDS} a value in [0, 1]: "
+        if set(self.thresholds) != set(THRESHOLD_FIELDS) or not all(0 <= t <= 1 for t in self.thresholds.values()):
+            raise ValueError(f"review thresholds must give each of {THRESHOLD_FIELDS} a value in [0, 1]: "
                              f"{dict(self.thresholds)}")
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"unknown confidence aggregate {self.aggregate!r}; choose one of {sorted(AGGREGATES)}")
+
+    def in_force(self) -> dict[str, object]:
+        """Everything that decides routing, for the run manifest (thresholds, defaults included)."""
+        return {"thresholds": dict(self.thresholds), "evidence_threshold": self.evidence_threshold,
+                "aggregate": self.aggregate, "not_in_ocr_factor": NOT_IN_OCR_FACTOR,
+                "description_aggregate": "mean_prob"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +139,7 @@ class Review:
     trust: dict[str, FieldTrust]
     review_fields: tuple[str, ...]
     review_reasons: tuple[str, ...]
+    description_confidence: float | None = None
 
     @property
     def needs_review(self) -> bool:
@@ -123,6 +151,7 @@ class Review:
         for name in REVIEWED_FIELDS:
             row[f"{name}_confidence"] = self.trust[name].confidence
             row[f"{name}_source"] = self.trust[name].source
+        row["description_confidence"] = self.description_confidence
         row.update(review_fields=list(self.review_fields), review_reasons=list(self.review_reasons),
                    needs_review=self.needs_review)
         return row
@@ -167,9 +196,11 @@ def skip_probability(name: str, tokens: Sequence[FieldTokens]) -> float | None:
 def route(item: ReviewInput, config: ReviewConfig = ReviewConfig()) -> Review:
     """Confidence, source and review decision of one record (the rules in the module doc)."""
     by_field = {tokens.field: tokens for tokens in item.tokens}
-    record_reasons = [reason for reason, applies in (
+    record_reasons = [code for code, applies in (
         ("loop", item.looped), ("token_limit", item.hit_limit),
         ("parse_partial", item.parse_status != OK), ("truncated", item.truncated)) if applies]
+    roles = {f"{side}:{i}": line_roles(line)
+             for side, lines in (("back", item.back), ("front", item.front)) for i, line in enumerate(lines)}
     trust: dict[str, FieldTrust] = {}
     field_reasons: list[tuple[str, str]] = []
     for name in REVIEWED_FIELDS:
@@ -180,20 +211,59 @@ def route(item: ReviewInput, config: ReviewConfig = ReviewConfig()) -> Review:
             trust[name] = FieldTrust(confidence, "")
             sure_empty = confidence if tokens is not None else skip_probability(name, item.tokens)
             if sure_empty is not None and sure_empty < config.thresholds[name]:
-                field_reasons.append((name, f"low_confidence:{name}"))
+                field_reasons.append((name, reason(LOW_CONFIDENCE, name)))
+            if _expected_line(name, roles, item):
+                field_reasons.append((name, reason(MISSED, name)))
             continue
         if confidence is None:  # a value the token map could not place: no ground to vouch for it
             confidence = 0.0
-        evidence = find_evidence(name, value, item.back, item.front, config.evidence_threshold)
-        if not evidence.source:
+        found = all_evidence(name, value, item.back, item.front, config.evidence_threshold)
+        fitting = [evidence for evidence in found if not _wrong_kind(name, evidence, roles, item)]
+        mismatch = bool(found) and not fitting or (
+            name == "photographer" and processed(value) == processed(item.values.get("title", "")))
+        source = (fitting or found or [Evidence("", 0.0)])[0].source
+        if not found or mismatch:
             confidence *= NOT_IN_OCR_FACTOR
-        trust[name] = FieldTrust(confidence, evidence.source)
+        trust[name] = FieldTrust(confidence, source)
         if confidence < config.thresholds[name]:
-            field_reasons.append((name, f"low_confidence:{name}"))
-        if not evidence.source:
-            field_reasons.append((name, f"not_in_ocr:{name}"))
+            field_reasons.append((name, reason(LOW_CONFIDENCE, name)))
+        if not found:
+            field_reasons.append((name, reason(NOT_IN_OCR, name)))
+        elif mismatch:
+            field_reasons.append((name, reason(ROLE_MISMATCH, name)))
         if name == "date" and item.date_iso is None:
-            field_reasons.append((name, "date_unreadable"))
-    fields = REVIEWED_FIELDS if record_reasons else tuple(dict.fromkeys(name for name, _ in field_reasons))
-    return Review(trust, tuple(name for name in REVIEWED_FIELDS if name in fields),
-                  tuple(record_reasons) + tuple(reason for _, reason in field_reasons))
+            field_reasons.append((name, DATE_UNREADABLE))
+    description = item.values.get(DESCRIPTION, "")
+    described = by_field.get(DESCRIPTION)
+    soundness = description_confidence(description, _mean_prob(described) if described is not None else 0.0,
+                                       [*item.back, *item.front])
+    if soundness is not None and soundness < config.thresholds[DESCRIPTION]:
+        field_reasons.append((DESCRIPTION, reason(LOW_CONFIDENCE, DESCRIPTION)))
+    fields = THRESHOLD_FIELDS if record_reasons else tuple(dict.fromkeys(name for name, _ in field_reasons))
+    return Review(trust, tuple(name for name in THRESHOLD_FIELDS if name in fields),
+                  tuple(record_reasons) + tuple(code for _, code in field_reasons), soundness)
+
+
+def _wrong_kind(name: str, evidence: Evidence, roles: Mapping[str, frozenset[str]], item: ReviewInput) -> bool:
+    """Whether the line of ``evidence`` is of a kind that says a ``name`` value in it is something else.
+
+    A date in a RECEIVED stamp is the print's, not the photo's, only when the print tells them
+    apart: another line, a dateline or a caption, gives a date."""
+    if evidence.source not in roles:  # "canonical": a stamp of the agency itself
+        return False
+    if not contradicts(name, roles[evidence.source]):
+        return False
+    return name != "date" or _dated_elsewhere(roles, item)
+
+
+def _dated_elsewhere(roles: Mapping[str, frozenset[str]], item: ReviewInput) -> bool:
+    return any(RECEIVED not in kinds and kinds & {DATELINE, CAPTION} and is_date_text(line)
+               for line, kinds in zip([*item.back, *item.front], roles.values()))
+
+
+def _expected_line(name: str, roles: Mapping[str, frozenset[str]], item: ReviewInput) -> bool:
+    """Whether the OCR holds a line of the kind that carries ``name`` (``missed:<field>``): for the
+    date, a dateline or a caption that holds a date (not a RECEIVED stamp's)."""
+    if name == "date":
+        return _dated_elsewhere(roles, item)
+    return any(EXPECTED[name] in kinds for kinds in roles.values())

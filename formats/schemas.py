@@ -38,6 +38,7 @@ OUTPUT_FIELDS: list[pa.Field] = [
     *(column for name in REVIEWED_FIELDS for column in (
         pa.field(f"{name}_confidence", pa.float64(), nullable=True),
         pa.field(f"{name}_source", pa.string(), nullable=False))),
+    pa.field("description_confidence", pa.float64(), nullable=True),  # null when the description is empty
     pa.field("review_fields", pa.list_(pa.string()), nullable=False),
     pa.field("review_reasons", pa.list_(pa.string()), nullable=False),
     pa.field("needs_review", pa.bool_(), nullable=False),

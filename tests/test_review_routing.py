@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from formats.review import (AGGREGATES, DEFAULT_THRESHOLDS, NOT_IN_OCR_FACTOR, REVIEWED_FIELDS, FieldTokens,
-                            ReviewConfig, ReviewInput, route, skip_probability)
+from formats.review import (AGGREGATES, DEFAULT_THRESHOLDS, NOT_IN_OCR_FACTOR, REVIEWED_FIELDS, THRESHOLD_FIELDS,
+                            FieldTokens, ReviewConfig, ReviewInput, route, skip_probability)
 from formats.schemas import output_schema
 from pipeline.job import review_config, review_summary
 from pipeline.manifest import review_counts
@@ -71,7 +71,7 @@ def test_a_value_found_nowhere_in_the_ocr_goes_to_review_even_when_the_model_is_
 
 def test_a_canonical_agency_is_vouched_for_through_its_stamp():
     values = {"title": "THE BEATLES", "agency": "Associated Press", "photographer": "", "date": ""}
-    review = route(item(values, back=["AP WIREPHOTO", "THE BEATLES"]))
+    review = route(item(values, back=["AP WIREPHOTO", "THE BEATLES"], front=[]))
     assert review.trust["agency"].source == "canonical" and not review.needs_review
 
 
@@ -85,7 +85,7 @@ def test_a_date_that_cannot_be_read_goes_to_review():
     ({"parse_status": "partial"}, "parse_partial"), ({"truncated": True}, "truncated")])
 def test_a_record_in_doubt_sends_every_field_to_review(change, reason):
     review = route(item(**change))
-    assert review.review_fields == REVIEWED_FIELDS and review.review_reasons == (reason,)
+    assert review.review_fields == THRESHOLD_FIELDS and review.review_reasons == (reason,)
 
 
 def test_a_row_moved_on_from_a_loop_that_then_ran_out_has_both_reasons():
@@ -94,9 +94,12 @@ def test_a_row_moved_on_from_a_loop_that_then_ran_out_has_both_reasons():
     assert route(item(looped=True, hit_limit=True)).review_reasons == ("loop", "token_limit")
 
 
+ONLY_A_NAME = {"back": ["THE BEATLES"], "front": []}  # no stamp, credit or date: nothing says a field was missed
+
+
 def test_a_field_the_model_left_out_surely_has_no_confidence_and_is_vouched_for():
     values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
-    review = route(item(values, tokens=[sure("title")]))  # the end of the title: sure, skipping the rest
+    review = route(item(values, tokens=[sure("title")], **ONLY_A_NAME))  # the end of the title: sure, skipping the rest
     assert review.trust["agency"].confidence is None and review.trust["agency"].source == ""
     assert not review.needs_review
 
@@ -104,7 +107,7 @@ def test_a_field_the_model_left_out_surely_has_no_confidence_and_is_vouched_for(
 def test_a_field_the_model_left_out_unsurely_goes_to_review_by_the_token_that_skipped_it():
     values = {"title": "THE BEATLES", "agency": "", "photographer": "John Smith", "date": "OCT 3 1963"}
     skipping = FieldTokens("photographer", math.log(0.4), (SURE, SURE), SURE)  # written where <agency> would go
-    review = route(item(values, tokens=[sure("title"), skipping, sure("date")]))
+    review = route(item(values, tokens=[sure("title"), skipping, sure("date")], back=["THE BEATLES", "Photo by John Smith"]))
     assert review.trust["agency"].confidence is None  # SPEC §5b: null for a field the model did not write
     assert review.review_fields == ("agency", "photographer")
     assert review.review_reasons == ("low_confidence:agency", "low_confidence:photographer")
@@ -122,7 +125,7 @@ def test_the_skip_probability_is_the_token_written_where_the_tag_would_go(tokens
 
 def test_a_field_written_empty_with_confidence_is_vouched_for():
     values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
-    review = route(item(values, tokens=[sure(name) for name in values]))
+    review = route(item(values, tokens=[sure(name) for name in values], **ONLY_A_NAME))
     assert review.trust["agency"].confidence == pytest.approx(0.999) and review.trust["agency"].source == ""
     assert not review.needs_review
 
@@ -131,7 +134,8 @@ def test_a_field_written_empty_without_confidence_goes_to_review():
     """"No agency on this print" is a claim the catalogue would take on trust: an unsure one is checked."""
     values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
     unsure_empty = FieldTokens("agency", SURE, (), math.log(0.3))  # closing the field at once was a 0.3 guess
-    review = route(item(values, tokens=[sure("title"), unsure_empty, sure("photographer"), sure("date")]))
+    review = route(item(values, tokens=[sure("title"), unsure_empty, sure("photographer"), sure("date")],
+                        **ONLY_A_NAME))
     assert review.trust["agency"].confidence == pytest.approx(0.3)
     assert review.review_fields == ("agency",) and review.review_reasons == ("low_confidence:agency",)
 

@@ -24,11 +24,13 @@ def test_output_fields_follow_spec():
         ("agency_confidence", pa.float64()), ("agency_source", pa.string()),
         ("photographer_confidence", pa.float64()), ("photographer_source", pa.string()),
         ("date_confidence", pa.float64()), ("date_source", pa.string()),
+        ("description_confidence", pa.float64()),
         ("review_fields", pa.list_(pa.string())), ("review_reasons", pa.list_(pa.string())),
         ("needs_review", pa.bool_()),
     ]
     assert [f.name for f in OUTPUT_FIELDS if f.nullable] == [
-        "date_iso", "title_confidence", "agency_confidence", "photographer_confidence", "date_confidence"]
+        "date_iso", "title_confidence", "agency_confidence", "photographer_confidence", "date_confidence",
+        "description_confidence"]
 
 
 def test_dead_letter_schema_follows_spec():

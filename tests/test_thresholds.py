@@ -120,7 +120,8 @@ def test_the_job_runs_with_the_resolved_thresholds_and_the_manifest_says_where_e
     saved = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert saved["extra"]["review_thresholds"] == manifest.extra["review_thresholds"] == {
         "title": {"threshold": 0.01, "from": "option"}, "agency": {"threshold": 0.12, "from": "review_config"},
-        "photographer": {"threshold": 0.31, "from": "checkpoint"}, "date": {"threshold": 0.13, "from": "review_config"}}
+        "photographer": {"threshold": 0.31, "from": "checkpoint"}, "date": {"threshold": 0.13, "from": "review_config"},
+        "description": {"threshold": DEFAULT_THRESHOLDS["description"], "from": "default"}}
     assert saved["options"]["review_config"] == str(config)
 
 
