@@ -35,7 +35,7 @@ from pipeline.redaction import redact, redact_options, redacted_cli
 from formats.parse import STATUSES
 from formats.prompt import prompt_budget
 from formats.records import ColumnNames
-from formats.review import REVIEWED_FIELDS, ReviewConfig
+from formats.review import THRESHOLD_FIELDS, ReviewConfig
 from formats.schemas import DEAD_LETTER_SCHEMA, carried_name, output_schema
 from formats.thresholds import InForce, ThresholdsError, read_document, resolve
 from pipeline.transforms import BuildPrompts, KeepOnePerId, ParseGenerations, ValidateRecords
@@ -256,6 +256,7 @@ def execute(pipeline_options: PipelineOptions, plan: JobPlan,
                "prompt_budget": plan.prompt_budget, "engine": plan.engine.engine,
                "padding_fraction": padding_fraction(counters),
                "review_thresholds": {name: t.as_json() for name, t in plan.thresholds_in_force.items()},
+               "review_rules": plan.review.in_force(),
                "batches_by_engine": {k.removeprefix("batches_"): v for k, v in sorted(counters.items())
                                      if k.startswith("batches_")}},
     )
@@ -286,7 +287,7 @@ def thresholds_in_force(options: BackstampOptions, metadata: Optional[dict] = No
     except ThresholdsError as error:
         raise InputError(str(error)) from error
     return resolve(ReviewConfig().thresholds,
-                   {name: getattr(options, f"review_threshold_{name}") for name in REVIEWED_FIELDS},
+                   {name: getattr(options, f"review_threshold_{name}") for name in THRESHOLD_FIELDS},
                    config_file, checkpoint)
 
 

@@ -10,7 +10,7 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from formats.evidence import EVIDENCE_THRESHOLD
-from formats.review import DEFAULT_THRESHOLDS, REVIEWED_FIELDS
+from formats.review import DEFAULT_THRESHOLDS, THRESHOLD_FIELDS
 from model.config import DECODE_MODES, ENGINE_CHECKS, ENGINES
 from pipeline.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_WEIGHT
 
@@ -100,7 +100,7 @@ class BackstampOptions(PipelineOptions):
         review = parser.add_argument_group(
             "Backstamp review (SPEC §5b; defaults measured on the synthetic held-out split, "
             "bench/results/confidence_synthetic.md)")
-        for name in REVIEWED_FIELDS:
+        for name in THRESHOLD_FIELDS:
             review.add_argument(f"--review_threshold_{name}", type=float, default=None,
                                 help=f"A {name} whose confidence (0-1) is below this goes to review "
                                      f"(low_confidence:{name}). Default: --review_config's, else the checkpoint's "

@@ -17,7 +17,7 @@ from pipeline.dead_letter import DEAD, METRICS_NAMESPACE, dead_letter
 from formats.parse import answer_columns, parse_completion
 from formats.prompt import fit_prompt, model_input, prompt_hash
 from formats.records import ColumnNames, Rejection, ValidRecord, record_json, validate_row
-from formats.review import REVIEWED_FIELDS, Review, ReviewConfig, ReviewInput, route
+from formats.review import THRESHOLD_FIELDS, Review, ReviewConfig, ReviewInput, route
 from formats.schemas import carried_name
 
 if TYPE_CHECKING:  # Beam's inference package imports torch; this module must not (tests/test_layering.py)
@@ -133,7 +133,7 @@ class ParseGenerations(beam.DoFn):
                                   record.record_json, self._run_id))
             return
         review = route(ReviewInput(
-            values={name: getattr(parsed, name) for name in REVIEWED_FIELDS}, date_iso=parsed.date_iso,
+            values={name: getattr(parsed, name) for name in THRESHOLD_FIELDS}, date_iso=parsed.date_iso,
             tokens=generation.fields, back=record.back_lines, front=record.front_lines,
             parse_status=parsed.status, truncated=record.truncated, looped=generation.looped,
             hit_limit=generation.hit_limit), self._review)
