@@ -24,6 +24,7 @@ nothing here and are left out. Pure: no I/O.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -103,43 +104,71 @@ def _weighted(right: float, total: float, squares: float, level: float) -> Share
     return wilson(right / total * effective, effective, level)
 
 
+class _Curve:
+    """Weighted precision and review share of one field's judged decisions at any threshold."""
+
+    def __init__(self, field: str, decisions: Sequence[Mapping[str, Any]], side: Side, level: float):
+        judged = sorted((float(d["model_confidence"]), bool(right), d["kind"]) for d in holding(decisions)
+                        if d["field"] == field and d.get("model_confidence") is not None
+                        and (right := judged_right(d)) is not None)
+        self.confidences = [c for c, *_ in judged]
+        self.spot_checks = sum(1 for *_, kind in judged if kind == SPOT_CHECK)
+        self.reviews = sum(1 for *_, kind in judged if kind == REVIEW)
+        self.level = level
+        # Each side's decisions stand for that side's population (module doc).
+        weight = {SPOT_CHECK: max(side.accepted, self.spot_checks) / max(1, self.spot_checks),
+                  REVIEW: max(side.reviewed, self.reviews) / max(1, self.reviews)}
+        n = len(judged)
+        # Suffix sums: index i holds the sums over judged[i:], the decisions at or above judged[i]'s confidence.
+        self.total, self.squares, self.right = [0.0] * (n + 1), [0.0] * (n + 1), [0.0] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            w = weight[judged[i][2]]
+            self.total[i], self.squares[i] = self.total[i + 1] + w, self.squares[i + 1] + w * w
+            self.right[i] = self.right[i + 1] + (w if judged[i][1] else 0.0)
+
+    def start(self, threshold: float) -> int:
+        """The index of the first decision at or above ``threshold``."""
+        return bisect_left(self.confidences, threshold)
+
+    def precision(self, start: int) -> Share:
+        return _weighted(self.right[start], self.total[start], self.squares[start], self.level)
+
+    def review_share(self, start: int) -> Share:
+        return _weighted(self.total[0] - self.total[start], self.total[0], self.squares[0], self.level)
+
+
 def choose_threshold(field: str, decisions: Sequence[Mapping[str, Any]], side: Side,
                      target: float = DEFAULT_TARGET, margin: float = DEFAULT_MARGIN,
-                     level: float = DEFAULT_LEVEL) -> Chosen | TooFew:
-    """The threshold of ``field`` from its holding ``decisions`` (module doc)."""
-    judged = [(float(d["model_confidence"]), bool(right), d["kind"]) for d in holding(decisions)
-              if d["field"] == field and d.get("model_confidence") is not None
-              and (right := judged_right(d)) is not None]
-    spot = sum(1 for *_, kind in judged if kind == SPOT_CHECK)
-    reviews = sum(1 for *_, kind in judged if kind == REVIEW)
-    required = required_decisions(target, margin, level)
-    if spot < required or reviews < required:
-        return TooFew(field, spot, reviews, required)
-    weight = {SPOT_CHECK: max(side.accepted, spot) / spot, REVIEW: max(side.reviewed, reviews) / reviews}
-    judged.sort(key=lambda item: item[0])
-    weights = [weight[kind] for *_, kind in judged]
-    # Suffix sums: index i holds the sums over judged[i:], the decisions at or above judged[i]'s confidence.
-    n = len(judged)
-    total, squares, right = [0.0] * (n + 1), [0.0] * (n + 1), [0.0] * (n + 1)
-    for i in range(n - 1, -1, -1):
-        total[i], squares[i] = total[i + 1] + weights[i], squares[i + 1] + weights[i] ** 2
-        right[i] = right[i + 1] + (weights[i] if judged[i][1] else 0.0)
+                     level: float = DEFAULT_LEVEL, required: int | None = None) -> Chosen | TooFew:
+    """The threshold of ``field`` from its holding ``decisions`` (module doc); ``required`` overrides
+    the decisions each side needs."""
+    curve = _Curve(field, decisions, side, level)
+    required = required_decisions(target, margin, level) if required is None else required
+    if curve.spot_checks < required or curve.reviews < required:
+        return TooFew(field, curve.spot_checks, curve.reviews, required)
     # From the top down: the lowest threshold above which every threshold with enough decisions behind it
     # reaches the target. Scanning up for the first crossing instead would stop at a noisy early crossing.
     chosen: Chosen | None = None
-    start = n
-    for threshold in sorted({c for c, *_ in judged} | {1.0}, reverse=True):
-        while start > 0 and judged[start - 1][0] >= threshold:
-            start -= 1  # judged[start:] have confidence >= threshold
-        if n - start < required:
+    for threshold in sorted(set(curve.confidences) | {1.0}, reverse=True):
+        start = curve.start(threshold)
+        if len(curve.confidences) - start < required:
             continue
-        precision = _weighted(right[start], total[start], squares[start], level)
+        precision = curve.precision(start)
         if precision.value < target:
             break
-        chosen = Chosen(field, threshold, precision, _weighted(total[0] - total[start], total[0], squares[0], level),
-                        True, spot, reviews)
+        chosen = Chosen(field, threshold, precision, curve.review_share(start), True, curve.spot_checks,
+                        curve.reviews)
     if chosen is None:  # nothing reaches the target: all but certainties go to review
-        start = next((i for i in range(n) if judged[i][0] >= 1.0), n)
-        chosen = Chosen(field, 1.0, _weighted(right[start], total[start], squares[start], level),
-                        _weighted(total[0] - total[start], total[0], squares[0], level), False, spot, reviews)
+        start = curve.start(1.0)
+        chosen = Chosen(field, 1.0, curve.precision(start), curve.review_share(start), False, curve.spot_checks,
+                        curve.reviews)
     return chosen
+
+
+def measure(field: str, decisions: Sequence[Mapping[str, Any]], side: Side, threshold: float,
+            level: float = DEFAULT_LEVEL) -> tuple[Share, Share]:
+    """Expected precision and review share of ``field`` at ``threshold`` on ``decisions`` (e.g. a held-out
+    half: a threshold chosen on some decisions is reported on others)."""
+    curve = _Curve(field, decisions, side, level)
+    start = curve.start(threshold)
+    return curve.precision(start), curve.review_share(start)

@@ -13,6 +13,8 @@ commands:
   latest    each id's newest row of a backfill warehouse  (python -m pipeline latest --help)
   review    write a run's review queue as Parquet       (python -m pipeline review --help)
   report    write a run's HTML review report            (python -m pipeline report --help)
+  thresholds  choose review thresholds from people's decisions (python -m pipeline thresholds --help)
+  review-history  precision and review share over a warehouse's nights (python -m pipeline review-history --help)
 """
 
 
@@ -28,9 +30,25 @@ def _run(argv: Sequence[str]) -> int:
 
 
 def _evaluate(argv: Sequence[str]) -> int:
+    if "--decisions" in argv:  # figures from people's decisions (SPEC §9), beside the labels' when given
+        from pipeline.decision_commands import evaluate_main
+
+        return evaluate_main(argv)
     from formats.evaluate import main
 
     return main(argv)
+
+
+def _thresholds(argv: Sequence[str]) -> int:
+    from pipeline.decision_commands import thresholds_main
+
+    return thresholds_main(argv)
+
+
+def _review_history(argv: Sequence[str]) -> int:
+    from pipeline.decision_commands import history_main
+
+    return history_main(argv)
 
 
 def _backfill(argv: Sequence[str]) -> int:
@@ -59,6 +77,9 @@ def _report(argv: Sequence[str]) -> int:
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"run": _run, "evaluate": _evaluate, "backfill": _backfill,
                                                        "latest": _latest, "review": _review, "report": _report}
+
+COMMANDS["thresholds"] = _thresholds
+COMMANDS["review-history"] = _review_history
 
 
 def main(argv: Sequence[str] | None = None) -> int:

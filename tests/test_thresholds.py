@@ -147,3 +147,70 @@ def test_a_bad_review_config_stops_the_job_before_any_work(tmp_path, tiny_checkp
                               ).view_as(BackstampOptions)
     with pytest.raises(InputError, match="--review_config"):
         plan_job(options)
+
+
+def write_run_with_decisions(folder, n_spot: int, n_review: int, seed: int = 0) -> str:
+    """A run folder (records with the §5b columns) and its store, with decisions about every field:
+    the job accepted values of confidence ≥ 0.8 (spot-checked) and sent the rest to review."""
+    from decisions import Decision, DecisionStore, store_uri_for_run
+    from formats.review import THRESHOLD_FIELDS
+
+    run = folder / "run"
+    (run / "records").mkdir(parents=True)
+    rows, stored = [], []
+    for field in THRESHOLD_FIELDS:
+        for d in decisions(n_spot, n_review, seed, field):
+            stored.append(Decision(**{**d, "id": f"{field}-{d['id']}", "input_hash": "h", "model_version": "m",
+                                      "run_id": "r", "reviewer": "ann", "note": ""}))
+    for i in range(4 * (n_spot + n_review)):  # the populations: 3 of 4 values accepted
+        rows.append({"id": f"row{i}", "needs_review": i % 4 == 0, "review_fields": list(THRESHOLD_FIELDS) if i % 4 == 0
+                     else [], **{f"{f}_confidence": 0.5 if i % 4 == 0 else 0.9 for f in THRESHOLD_FIELDS},
+                     "review_reasons": [], "input_hash": "h"})
+    pq.write_table(pa.Table.from_pylist(rows), run / "records" / "part-0.parquet")
+    with DecisionStore(store_uri_for_run(str(run))) as store:
+        store.add(stored)
+    return str(run)
+
+
+def test_thresholds_command_writes_the_file_the_job_reads(tmp_path, capsys):
+    from pipeline.__main__ import main
+
+    run = write_run_with_decisions(tmp_path, 600, 600)
+    to = tmp_path / "thresholds.json"
+    assert main(["thresholds", "--decisions", "--run", run, "--target", "0.95", "--to", str(to)]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(to.read_text())
+    chosen = read_document(doc, str(to))
+    assert set(chosen) == {"title", "agency", "photographer", "date", "description"}
+    assert all(0.85 < t < 0.95 for t in chosen.values())  # 95 % above ~0.9 for a calibrated job (see above)
+    assert doc["target"] == 0.95 and "holding decisions" in doc["chosen_on"]
+    held_out = doc["figures"]["title"]["held_out"]
+    assert held_out["precision"]["n"] > 0 and held_out["precision"]["low"] < held_out["precision"]["value"]
+    assert "measured on the other half" in out and "precision 0.9" in out
+    in_force = resolve(DEFAULT_THRESHOLDS, {}, chosen)
+    assert {t.source for t in in_force.values()} == {"review_config"}
+
+
+def test_thresholds_command_refuses_too_few_decisions_and_says_how_many_more(tmp_path, capsys):
+    from pipeline.__main__ import main
+
+    run = write_run_with_decisions(tmp_path, 100, 300)
+    to = tmp_path / "thresholds.json"
+    assert main(["thresholds", "--decisions", "--run", run, "--to", str(to)]) == 2
+    err = capsys.readouterr().err
+    assert not to.exists()
+    assert "title: 100 spot checks and 300 reviews judged; needs 66 more spot checks and 0 more reviews" in err
+
+
+def test_evaluate_decisions_reports_precision_and_corrections_with_intervals(tmp_path, capsys):
+    from formats.decision_figures import field_figures
+    from pipeline.__main__ import main
+
+    run = write_run_with_decisions(tmp_path, 200, 100, seed=3)
+    assert main(["evaluate", "--decisions", "--run", run, "--json", str(tmp_path / "figures.json")]) == 0
+    out = capsys.readouterr().out
+    figures = json.loads((tmp_path / "figures.json").read_text())["fields"]
+    expected = field_figures(decisions(200, 100, 3))["title"]
+    assert figures["title"]["accepted_precision"]["value"] == round(expected.accepted_precision.value, 4)
+    assert figures["title"]["accepted_precision"]["n"] == 200 and figures["title"]["reviewed_corrected"]["n"] == 100
+    assert "accepted precision (spot checks)" in out and "(n=200)" in out
