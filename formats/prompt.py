@@ -3,7 +3,9 @@
 The prompt layout is fixed by the original fine-tuned GPT-J, so ``build_prompt`` is
 byte-exact with the SPEC §3 test vector. OCR is untrusted text: every line is cleaned
 and any reserved tag it spells out is neutralised, so OCR can never end the prompt early
-or smuggle a field into the model's answer.
+or smuggle a field into the model's answer. The special tokens of the checkpoint's tokenizer
+(``<|im_start|>``, ``<file_sep>``, ``</s>`` ... — whatever the architecture) are passed in by the
+job and training (``special_tokens``) and neutralised too, so OCR can only ever spell text.
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import hashlib
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 # ``regex`` (a dependency of dateparser) knows Unicode categories; ``re`` does not.
 import regex
@@ -36,6 +39,8 @@ _RESERVED = re.compile(
 _SPECIAL_OPEN = re.compile(r"<\|")
 # In completion values any tag-looking "<x...>" is defused (see ``clean_field``).
 _TAG_LIKE = re.compile(r"<(\s*[A-Za-z|][^<>]*)>")
+# A special token's brackets become parentheses, as a reserved tag's do.
+_DEFUSE_BRACKETS = str.maketrans("<>[]{}", "()()()")
 
 
 def split_ocr(value: str | bytes | Sequence | None) -> list[str]:
@@ -66,41 +71,77 @@ def split_ocr(value: str | bytes | Sequence | None) -> list[str]:
     return [str(value)]
 
 
-def clean_line(line: str) -> str:
+def clean_line(line: str, special_tokens: Collection[str] = ()) -> str:
     """Drop invisible characters, collapse white space, strip, then neutralise tags.
 
     Neutralising rewrites ``<NAME>`` (any case, spaces allowed inside the brackets) for a
     reserved NAME as ``(NAME)``, and ``<|`` as ``(|``. One pass is enough: a reserved tag
     is ``<``, name letters/spaces, ``>`` with no bracket inside, so matches never overlap,
     and every replacement only removes angle brackets, so no new tag can form. The
-    function is therefore idempotent (the tests check both properties).
+    function is therefore idempotent (the tests check both properties). ``special_tokens``
+    (a tokenizer's) are then neutralised too (``neutralise_special_tokens``).
     """
     text = " ".join(part for part in (_INVISIBLE.sub("", word) for word in line.split()) if part)
     text = _RESERVED.sub(r"(\1)", text)
-    return _SPECIAL_OPEN.sub("(|", text)
+    text = _SPECIAL_OPEN.sub("(|", text)
+    return neutralise_special_tokens(text, special_tokens) if special_tokens else text
 
 
-def clean_lines(lines: Iterable[str]) -> list[str]:
+@lru_cache(maxsize=16)
+def _special_pattern(special_tokens: frozenset[str]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(t) for t in sorted(special_tokens, key=len, reverse=True)))
+
+
+def _defuse(token: str) -> str:
+    """A special token as plain text: its brackets as parentheses, or (bracket-free) split by a space
+    after its first character; a bracket-free single character is dropped."""
+    defused = token.translate(_DEFUSE_BRACKETS)
+    if defused != token:
+        return defused
+    return f"{token[0]} {token[1:]}" if len(token) > 1 else ""
+
+
+def neutralise_special_tokens(text: str, special_tokens: Collection[str]) -> str:
+    """``text`` with no occurrence of any of ``special_tokens`` (exact, as a tokenizer matches them).
+
+    OCR that spells ``<|im_end|>`` or ``<file_sep>`` must not reach the model as the control
+    token: ``<file_sep>`` becomes ``(file_sep)``, a bracket-free token gets a space after its
+    first character. A replacement can (in contrived vocabularies) complete another token with
+    its neighbours, so passes repeat until none is left; each removes brackets or adds a space
+    inside a token, so this ends, and the result is idempotent.
+    """
+    tokens = frozenset(t for t in special_tokens if t and not t.isspace())
+    if not tokens:
+        return text
+    pattern = _special_pattern(tokens)
+    while pattern.search(text):
+        text = " ".join(pattern.sub(lambda match: _defuse(match.group(0)), text).split())
+    return text
+
+
+def clean_lines(lines: Iterable[str], special_tokens: Collection[str] = ()) -> list[str]:
     """Cleaned lines, empty ones dropped."""
-    return list(_iter_clean(lines))
+    return list(_iter_clean(lines, special_tokens))
 
 
-def _iter_clean(lines: Iterable[str]) -> Iterator[str]:
+def _iter_clean(lines: Iterable[str], special_tokens: Collection[str] = ()) -> Iterator[str]:
     for line in lines:
-        cleaned = clean_line(line)
+        cleaned = clean_line(line, special_tokens)
         if cleaned:
             yield cleaned
 
 
-def build_prompt(back_lines: Iterable[str], front_lines: Iterable[str], language: str) -> str:
+def build_prompt(back_lines: Iterable[str], front_lines: Iterable[str], language: str,
+                 special_tokens: Collection[str] = ()) -> str:
     """The SPEC §3 prompt; lines are cleaned here (cleaning is idempotent).
 
     An empty side leaves its tag alone: ``<back> <front> ...`` with single spaces.
+    ``special_tokens``: the checkpoint tokenizer's, neutralised in every line.
     """
     parts = [
-        LANGUAGE_TAG, clean_line(language),
-        tag("back"), LINE_SEPARATOR.join(clean_lines(back_lines)),
-        tag("front"), LINE_SEPARATOR.join(clean_lines(front_lines)),
+        LANGUAGE_TAG, clean_line(language, special_tokens),
+        tag("back"), LINE_SEPARATOR.join(clean_lines(back_lines, special_tokens)),
+        tag("front"), LINE_SEPARATOR.join(clean_lines(front_lines, special_tokens)),
         END_TAG,
     ]
     return " ".join(part for part in parts if part)
@@ -153,7 +194,7 @@ def cap_lines(lines: Iterable[str], max_lines: int = MAX_LINES,
 
 
 def _clean_and_cap(lines: Iterable[str], max_lines: int, max_chars_per_line: int,
-                   max_total_chars: int) -> tuple[list[str], bool]:
+                   max_total_chars: int, special_tokens: Collection[str] = ()) -> tuple[list[str], bool]:
     """Clean lazily and cap; raw lines are sliced to the per-line cap *before* cleaning.
 
     Cleaning only shortens a line, so slicing first bounds the work on a huge line; a
@@ -169,7 +210,8 @@ def _clean_and_cap(lines: Iterable[str], max_lines: int, max_chars_per_line: int
                 line = line[:max_chars_per_line]
             yield line
 
-    kept, capped = cap_lines(_iter_clean(sliced_lines()), max_lines, max_chars_per_line, max_total_chars)
+    kept, capped = cap_lines(_iter_clean(sliced_lines(), special_tokens), max_lines, max_chars_per_line,
+                             max_total_chars)
     return kept, capped or sliced
 
 
@@ -208,8 +250,10 @@ def prompt_budget(context: int, max_new_tokens: int, max_prompt_tokens: int | No
 def fit_prompt(back_lines: Iterable[str], front_lines: Iterable[str], language: str,
                budget_tokens: int, count_tokens: Callable[[str], int], bos_token: str = "", *,
                max_lines: int = MAX_LINES, max_chars_per_line: int = MAX_CHARS_PER_LINE,
-               max_total_chars: int = MAX_TOTAL_CHARS) -> FittedPrompt:
+               max_total_chars: int = MAX_TOTAL_CHARS, special_tokens: Collection[str] = ()) -> FittedPrompt:
     """The SPEC §3 prompt shortened until ``count_tokens(model_input(prompt))`` ≤ budget.
+
+    ``special_tokens``: the tokenizer's special tokens, neutralised in the OCR (``clean_line``).
 
     Rule ("drop trailing lines of the longer side first"):
 
@@ -230,12 +274,12 @@ def fit_prompt(back_lines: Iterable[str], front_lines: Iterable[str], language: 
     ``truncated`` is True whenever step 1 or 2 removed anything. Raises ValueError when
     the tag skeleton alone (both sides empty) exceeds the budget.
     """
-    back, back_capped = _clean_and_cap(back_lines, max_lines, max_chars_per_line, max_total_chars)
-    front, front_capped = _clean_and_cap(front_lines, max_lines, max_chars_per_line, max_total_chars)
+    back, back_capped = _clean_and_cap(back_lines, max_lines, max_chars_per_line, max_total_chars, special_tokens)
+    front, front_capped = _clean_and_cap(front_lines, max_lines, max_chars_per_line, max_total_chars, special_tokens)
     counts: dict[str, int] = {}
 
     def measure(b: list[str], f: list[str]) -> tuple[str, int]:
-        text = build_prompt(b, f, language)
+        text = build_prompt(b, f, language, special_tokens)
         if text not in counts:
             counts[text] = count_tokens(model_input(text, bos_token))
         return text, counts[text]

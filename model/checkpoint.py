@@ -1,9 +1,10 @@
 """Where a checkpoint lives, what version it is, and the metadata training left in it.
 
-A checkpoint is a Hugging Face ``save_pretrained`` folder of a ``GPTJForCausalLM`` with
-its tokenizer, plus ``backstamp.json`` written by ``train/``: generation limits measured
-on the training data and the sha256 of every weight file. The recorded hashes give a
-``model_version`` that changes whenever the weights change, without hashing gigabytes
+A checkpoint is a Hugging Face ``save_pretrained`` folder of a causal LM (GPT-J first, any
+architecture ``AutoModelForCausalLM`` loads) with its tokenizer, or a LoRA adapter folder that
+names its base (``model.adapters``), plus ``backstamp.json`` written by ``train/``: generation
+limits measured on the training data and the sha256 of every weight file. The recorded hashes
+give a ``model_version`` that changes whenever the weights change, without hashing gigabytes
 of weights at every worker start.
 """
 from __future__ import annotations
@@ -62,20 +63,50 @@ def write_metadata(local_dir: str | os.PathLike, fields: Mapping[str, Any]) -> d
     return metadata
 
 
+# Config fields that hold the context length, by architecture: GPT-J/GPT-2 ``n_positions``, Llama,
+# Mistral, Qwen ... ``max_position_embeddings``, others ``n_ctx``, ``max_sequence_length``, ``seq_length``.
+CONTEXT_FIELDS = ("n_positions", "max_position_embeddings", "n_ctx", "max_sequence_length", "seq_length")
+
+
+def context_length(config: Mapping[str, Any]) -> int:
+    """The context length of a model config (a ``config.json`` as a dict), whatever the architecture."""
+    for name in CONTEXT_FIELDS:
+        if isinstance(config.get(name), int) and config[name] > 0:
+            return config[name]
+    raise ValueError(f"model config ({config.get('model_type', 'unknown type')}) names no context length; "
+                     f"looked for {', '.join(CONTEXT_FIELDS)}")
+
+
+def checkpoint_context_length(local_dir: str | os.PathLike) -> int:
+    """The context of a checkpoint: ``backstamp.json``'s ``context_length`` (training records it, an
+    adapter's being its base's), else its ``config.json``."""
+    recorded = read_metadata(local_dir).get("context_length")
+    if recorded:
+        return int(recorded)
+    return context_length(json.loads((Path(local_dir) / "config.json").read_text(encoding="utf-8")))
+
+
 def model_version(local_dir: str | os.PathLike) -> str:
-    """A short, stable id of the weights: ``gptj-`` + 16 hex digits.
+    """A short, stable id of the weights: the model type (``gptj-``, ``llama-``) + 16 hex digits.
 
     Built from ``config.json`` and the sha256 of each weight file — taken from
     ``backstamp.json`` when training recorded them, else computed (once per process).
     Two checkpoints share a version only when config and weights are byte-identical.
+    An adapter's version (``<base type>-lora-`` + 16 hex digits) covers the adapter's config
+    and weights and its base's hashes (``model.adapters.adapter_identity``).
     """
     root = Path(local_dir)
+    if (root / "adapter_config.json").is_file():
+        from model.adapters import adapter_identity
+
+        return f"{read_metadata(root).get('base_model_type', 'model')}-lora-{adapter_identity(root)[:16]}"
+    model_type = json.loads((root / "config.json").read_text(encoding="utf-8")).get("model_type") or "model"
     recorded = read_metadata(root).get("files", {})
     digest = hashlib.sha256((root / "config.json").read_bytes())
     for name in weight_files(root):
         file_hash = recorded.get(name, {}).get("sha256") or sha256_file(root / name)
         digest.update(f"{name}:{file_hash}\n".encode())
-    return "gptj-" + digest.hexdigest()[:16]
+    return f"{model_type}-" + digest.hexdigest()[:16]
 
 
 def resolve_checkpoint(path: str, cache_dir: str | None = None) -> str:
@@ -89,6 +120,6 @@ def resolve_checkpoint(path: str, cache_dir: str | None = None) -> str:
 
         return str(fetch_checkpoint(path, cache_dir))
     local = Path(path.removeprefix("file://")).resolve()
-    if not (local / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: not a checkpoint folder (no config.json)")
+    if not ((local / "config.json").is_file() or (local / "adapter_config.json").is_file()):
+        raise FileNotFoundError(f"{path}: not a checkpoint folder (no config.json or adapter_config.json)")
     return str(local)

@@ -1,7 +1,8 @@
 """The inference engines behind one interface: ``hf`` (plain transformers) and ``deepspeed``.
 
-Both hold one GPT-J and its tokenizer and expose ``generate(batch_input_ids, max_new_tokens)``;
-the pipeline's model handler does not know which one it has.
+Both hold one causal LM (GPT-J, Llama, ...; a LoRA adapter already merged into its base) and its
+tokenizer and expose ``generate(batch_input_ids, max_new_tokens)``; the pipeline's model handler
+does not know which one it has.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from model.config import ENGINES, EngineConfig
 from model.decode import DecodeConfig, Decoder
 from model.distributed import single_process_env
 from model.generation import Generation, generate_batch
-from model.loading import load_model, load_tokenizer, resolve_device, resolve_dtype
+from model.loading import load_model, load_tokenizer, resolve_device, resolve_dtype, weights_folder
 from model.memory import check_model_fits
 from model.threads import available_cpus
 
@@ -43,8 +44,9 @@ def load_engine(checkpoint: str, config: EngineConfig = EngineConfig()) -> Engin
     torch.set_num_threads(config.torch_threads or available_cpus())  # why: model/threads.py
     tokenizer = load_tokenizer(checkpoint)
     device = resolve_device(config.device)
-    check_model_fits(checkpoint, device, resolve_dtype(config.dtype, device))
-    model = load_model(checkpoint, config.device, config.dtype, config.allow_pickle_weights)
+    weights = weights_folder(checkpoint)  # an adapter's base, verified once: what memory must hold
+    check_model_fits(weights, device, resolve_dtype(config.dtype, device))
+    model = load_model(checkpoint, config.device, config.dtype, config.allow_pickle_weights, base_dir=weights)
     if config.engine == "deepspeed":
         model = deepspeed_module(model, config)
     return Engine(name=config.engine, model=model, tokenizer=tokenizer,

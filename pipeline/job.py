@@ -21,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model.checkpoint import model_version, read_metadata, resolve_checkpoint
+from model.checkpoint import checkpoint_context_length, model_version, read_metadata, resolve_checkpoint
 from model.config import EngineCheck, EngineConfig
 from pipeline.batching import BatchedInference, BatchingConfig, ModelSharing
 from pipeline.dead_letter import DEAD, METRICS_NAMESPACE
@@ -90,8 +90,7 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
             raise InputError(f"{options.output}: already holds a finished run; choose a new --output")
         local_checkpoint = resolve_checkpoint(options.model, options.model_cache_dir)
         metadata, version = read_metadata(local_checkpoint), model_version(local_checkpoint)
-        with open(f"{local_checkpoint}/config.json", encoding="utf-8") as handle:
-            context = json.load(handle)["n_positions"]
+        context = checkpoint_context_length(local_checkpoint)  # n_positions, max_position_embeddings, ...
     else:
         inputs = InputPlan(files=(), carried_schema=pa.schema([]))
         metadata, version, context = {}, OFFLINE_MODEL_VERSION, GPTJ_CONTEXT
@@ -99,7 +98,9 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
     if not 0 < max_new_tokens < context:  # else every record would be dead-lettered as prompt_error
         raise InputError(f"--max_new_tokens {max_new_tokens}: must be at least 1 and leave room for the prompt "
                          f"in the model's context of {context} tokens")
-    budget = prompt_budget(context, max_new_tokens, options.max_prompt_tokens)  # training's rule too
+    # Training's rule and budget: a model with a long context (SmolLM2: 8,192) was trained on prompts cut
+    # to the budget its backstamp.json records, and reads them best cut the same way.
+    budget = prompt_budget(context, max_new_tokens, options.max_prompt_tokens or metadata.get("max_prompt_tokens"))
     in_force = thresholds_in_force(options, metadata)
     return JobPlan(
         run_id=options.run_id or new_run_id(),

@@ -72,14 +72,16 @@ class BuildPrompts(beam.DoFn):
         self._run_id = run_id
         self._model_cache_dir = model_cache_dir
         self._tokenizer = None
+        self._special_tokens: tuple[str, ...] = ()
         self._truncated = Metrics.counter(METRICS_NAMESPACE, "prompts_truncated")
         self._prompt_tokens = Metrics.counter(METRICS_NAMESPACE, "prompt_tokens")
 
     def setup(self) -> None:
         from model.checkpoint import resolve_checkpoint
-        from model.loading import load_tokenizer
+        from model.loading import load_tokenizer, special_tokens
 
         self._tokenizer = load_tokenizer(resolve_checkpoint(self._model_path, self._model_cache_dir))
+        self._special_tokens = special_tokens(self._tokenizer)  # OCR must not spell any of them
 
     def _count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False))
@@ -87,7 +89,8 @@ class BuildPrompts(beam.DoFn):
     def process(self, record: ValidRecord) -> Iterable[Any]:
         try:
             fitted = fit_prompt(record.back_lines, record.front_lines, record.language, self._budget,
-                                self._count_tokens, bos_token=self._tokenizer.bos_token)
+                                self._count_tokens, bos_token=self._tokenizer.bos_token,
+                                special_tokens=self._special_tokens)
             input_ids = self._tokenizer.encode(model_input(fitted.text, self._tokenizer.bos_token),
                                                add_special_tokens=False)
         except Exception as error:

@@ -209,7 +209,7 @@ def test_text_csv_and_parquet_files_train(tmp_path, micro_config):
 def test_gptj_6b_builds_on_meta_with_published_size(tokenizer):
     """The training code path builds GPT-J-6B; a tokenizer within its 50,400 rows does not resize it."""
     with torch.device("meta"):
-        model = build_model(ModelArguments(config_name=str(REPO / "configs" / "gptj_6b.json")), tokenizer)
+        model = build_model(ModelArguments(config_name=str(REPO / "configs" / "gptj_6b.json")), tokenizer, None)
     assert model.config.vocab_size == 50400
     assert count_parameters(model) == pytest.approx(6.05e9, rel=0.003)
     assert next(model.parameters()).device.type == "meta"
@@ -232,9 +232,9 @@ def test_new_tokens_take_spare_rows_without_resizing(tmp_path):
     GPTJForCausalLM(config).save_pretrained(tmp_path / "ckpt")
     original.save_pretrained(tmp_path / "ckpt")
     args = ModelArguments(model_name_or_path=str(tmp_path / "ckpt"))
-    tokenizer = load_or_build_tokenizer(args)
+    tokenizer = load_or_build_tokenizer(args, args.model_name_or_path)
     assert len(tokenizer) == n_base + 2 * len(ALL_TAG_TOKENS) <= n_base + 43
-    model = build_model(args, tokenizer)
+    model = build_model(args, tokenizer, args.model_name_or_path)
     weight = model.get_input_embeddings().weight
     assert weight.shape[0] == n_base + 43  # not resized
     assert torch.allclose(weight[n_base], weight[:n_base].mean(0))  # new rows start at the mean

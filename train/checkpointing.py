@@ -9,13 +9,17 @@ A resume checkpoint is one folder per optimizer step, ``CHECKPOINT_DIR/step00001
   run's arguments and DeepSpeed config, so a resume with arguments that would change the
   steps is refused before anything is built;
 * ``rng_state_<rank>.pt``: python, numpy and torch (CPU and CUDA) generator states;
-* ``tokenizer/``: the tokenizer the weights were trained with.
+* ``tokenizer/``: the tokenizer the weights were trained with;
+* with ``--lora_r``: ``adapter/``, a complete adapter folder the job loads as it is — so the
+  adapters of a run's checkpoints give its learning curve — and DeepSpeed saves only the trained
+  parameters (``exclude_frozen_parameters``): the frozen base is never copied.
 
 Our files are written before DeepSpeed's, and DeepSpeed writes ``CHECKPOINT_DIR/latest`` last,
 so ``--resume latest`` never names a half-written checkpoint. After each save the oldest
 folders beyond ``--save_total_limit`` are deleted.
 
-The export (``export_model``) is a ``save_pretrained`` folder the pipeline loads.
+The export (``export_model``) is a ``save_pretrained`` folder the pipeline loads, or for LoRA
+(``export_adapter``) an adapter folder whose ``backstamp.json`` names its base (``model.adapters``).
 """
 from __future__ import annotations
 
@@ -137,8 +141,13 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def save_resume_checkpoint(engine, checkpoint_dir: Path, progress: Progress, run_args: Mapping[str, Any],
-                           ds_config: Mapping[str, Any], tokenizer, keep: int, rank: int) -> Path:
-    """Write one resume checkpoint (every rank calls this), then apply the retention limit."""
+                           ds_config: Mapping[str, Any], tokenizer, keep: int, rank: int,
+                           adapter: Mapping[str, Any] | None = None) -> Path:
+    """Write one resume checkpoint (every rank calls this), then apply the retention limit.
+
+    ``adapter``: the checkpoint fields of a LoRA run (``adapter_fields``); the checkpoint then holds
+    the adapter as the job loads it, with the progress so far in its ``backstamp.json``.
+    """
     tag = checkpoint_tag(progress.step)
     path = checkpoint_dir / tag
     path.mkdir(parents=True, exist_ok=True)
@@ -146,8 +155,13 @@ def save_resume_checkpoint(engine, checkpoint_dir: Path, progress: Progress, run
     if rank == 0:
         tokenizer.save_pretrained(path / "tokenizer")
         saved = {"tag": tag, "progress": asdict(progress), "args": run_args, "deepspeed_config": ds_config}
+        if adapter is not None:
+            export_adapter(engine.module, tokenizer, path / "adapter", {**adapter, "training": {
+                "optimizer_steps": progress.step, "tokens_seen": progress.tokens_seen,
+                "train_minutes": round(progress.train_seconds / 60, 2), "sittings": progress.sittings,
+                "commands": progress.commands}}, True)
         (path / PROGRESS_FILE).write_text(json.dumps(saved, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    engine.save_checkpoint(str(checkpoint_dir), tag=tag)  # collective; writes ``latest`` when every rank is done
+    engine.save_checkpoint(str(checkpoint_dir), tag=tag, exclude_frozen_parameters=adapter is not None)  # collective; writes ``latest`` when every rank is done
     if rank == 0 and keep > 0:
         for old in checkpoint_folders(checkpoint_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -163,10 +177,13 @@ def checkpoint_folders(checkpoint_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def load_resume_checkpoint(engine, path: Path, rank: int) -> Progress:
-    """Restore weights, optimizer and scheduler (DeepSpeed), then RNG states; return the loop's progress."""
+def load_resume_checkpoint(engine, path: Path, rank: int, lora: bool = False) -> Progress:
+    """Restore weights, optimizer and scheduler (DeepSpeed), then RNG states; return the loop's progress.
+
+    ``lora``: the checkpoint holds the trained parameters only; the frozen base is the one just loaded.
+    """
     load_path, _ = engine.load_checkpoint(str(path.parent), tag=path.name, load_optimizer_states=True,
-                                          load_lr_scheduler_states=True)
+                                          load_lr_scheduler_states=True, load_module_strict=not lora)
     if load_path is None:
         raise FileNotFoundError(f"{path}: DeepSpeed found no checkpoint to load")
     set_rng_state(torch.load(path / f"rng_state_{rank}.pt", weights_only=True))
@@ -245,3 +262,30 @@ def export_model(engine, model, tokenizer, output_dir: Path, save_dtype: torch.d
     model.config.use_cache = True
     model.save_pretrained(output_dir, state_dict=state, safe_serialization=True)
     tokenizer.save_pretrained(output_dir)
+
+
+def adapter_fields(model_args, base: str, model) -> dict[str, Any]:
+    """What an adapter's ``backstamp.json`` says of its base: where it is, its hashes, its type and the
+    embedding rows the adapter expects (the base's plus the tags)."""
+    from model.adapters import package_base_reference, path_base_reference
+
+    if model_args.base_package_file:
+        distribution, filename = model_args.base_package_file.split(":", 1)
+        reference = package_base_reference(distribution, filename, base)
+    else:
+        reference = path_base_reference(base)
+    return {"base": reference, "base_model_type": model.config.model_type,
+            "embedding_rows": model.config.vocab_size}  # resize_token_embeddings keeps it the row count
+
+
+def export_adapter(model, tokenizer, output_dir: Path, fields: Mapping[str, Any], is_main: bool) -> None:
+    """The PEFT adapter (LoRA weights and the tags' trained rows), the tokenizer and ``backstamp.json``."""
+    from model.checkpoint import write_metadata
+
+    if not is_main:
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir, safe_serialization=True)
+    (output_dir / "README.md").unlink(missing_ok=True)  # PEFT's model-card template, empty here
+    tokenizer.save_pretrained(output_dir)
+    write_metadata(output_dir, fields)

@@ -35,6 +35,7 @@ import torch
 
 from formats.prompt import build_completion, fit_prompt, model_input, prompt_budget, split_ocr
 from formats.tags import END_TAG, FIELDS
+from model.loading import special_tokens
 
 IGNORE_INDEX = -100
 LABEL_FIELDS = tuple(FIELDS)  # description, title, agency, photographer, date
@@ -162,6 +163,7 @@ class Encoder:
         self.max_prompt_tokens = max_prompt_tokens
         self.bos = tokenizer.bos_token or ""
         self.eos_id = tokenizer.eos_token_id
+        self.special_tokens = special_tokens(tokenizer)  # neutralised in OCR, as the job does
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
@@ -178,7 +180,7 @@ class Encoder:
             budget = self.prompt_budget()
             return (ids[:budget], True) if len(ids) > budget else (ids, False)
         fitted = fit_prompt(sample.back_lines, sample.front_lines, sample.language, self.prompt_budget(),
-                            self.count_tokens, bos_token=self.bos)
+                            self.count_tokens, bos_token=self.bos, special_tokens=self.special_tokens)
         ids = self.tokenizer.encode(model_input(fitted.text, self.bos), add_special_tokens=False)
         return ids, fitted.truncated
 

@@ -1,4 +1,5 @@
-"""Fine-tune GPT-J with DeepSpeed: ``python -m train ...`` or ``deepspeed --module train ...``.
+"""Fine-tune a causal LM (GPT-J first) or train a LoRA adapter, with DeepSpeed: ``python -m train ...``
+or ``deepspeed --module train ...``.
 
 ``train()`` reads top to bottom: set up, build tokenizer / data / model / engine, resume if
 asked, loop (step, log, evaluate, checkpoint, stop), export and evaluate the export. The
@@ -44,14 +45,16 @@ import numpy as np
 import torch
 
 from model.distributed import single_process_env
+from model.checkpoint import context_length
 from model.loading import DTYPES, resolve_device
 from train.args import REPO_ROOT, DataArguments, ModelArguments, TrainArguments, parse_args
-from train.checkpointing import (Preemption, Progress, RunLog, Stopwatch, check_same_run, export_model,
-                                 find_checkpoint, load_resume_checkpoint, read_saved_run, save_resume_checkpoint)
+from train.checkpointing import (Preemption, Progress, RunLog, Stopwatch, adapter_fields, check_same_run,
+                                 export_adapter, export_model, find_checkpoint, load_resume_checkpoint, read_saved_run,
+                                 save_resume_checkpoint)
 from train.data import (Encoder, Sample, choose_max_new_tokens, completion_token_stats, iterate_batches,
                         lengths_summary, read_samples, synthetic_samples)
 from train.evaluation import brief, evaluate, final_evaluation, meets_targets
-from train.modeling import build_model, count_parameters, load_or_build_tokenizer
+from train.modeling import base_folder, build_model, count_parameters, load_or_build_tokenizer
 from train.optim import Schedule, deepspeed_optimisation, fill_deepspeed_config, resolve_precision
 
 logger = logging.getLogger("train")
@@ -147,19 +150,27 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         check_same_run(saved_run, run_args)
 
     # -- tokenizer, data, model ------------------------------------------------------------
-    tokenizer = load_or_build_tokenizer(model_args, saved=resume_from / "tokenizer" if resume_from else None)
-    model = build_model(model_args, tokenizer)  # fp32; DeepSpeed casts it for fp16/bf16 training
-    n_positions = model.config.n_positions
+    base = base_folder(model_args)
+    tokenizer = load_or_build_tokenizer(model_args, base, saved=resume_from / "tokenizer" if resume_from else None)
+    model = build_model(model_args, tokenizer, base)  # fp32; DeepSpeed casts it for fp16/bf16 training
+    lora = bool(model_args.lora_r)
+    n_positions = context_length(model.config.to_dict())
     max_length = min(data_args.max_length or n_positions, n_positions)
 
     train_samples, validation_samples = prepare_samples(data_args)
     stats = completion_token_stats(Encoder(tokenizer, max_length), train_samples)
     max_new_tokens = data_args.max_new_tokens or choose_max_new_tokens(stats)
     encoder = Encoder(tokenizer, max_length, max_new_tokens, data_args.max_prompt_tokens)
+    # What the job needs to read the export: generation limits, context, and for an adapter its base.
+    checkpoint_fields: dict[str, Any] = {"max_new_tokens": max_new_tokens, "max_prompt_tokens": encoder.prompt_budget(),
+                                         "context_length": n_positions}
+    if lora:
+        checkpoint_fields.update(adapter_fields(model_args, base, model))
     examples = encoder.encode_all(train_samples)
     summary = lengths_summary(examples)
     if is_main:
-        logger.info("model: %s parameters, vocab %d (tokenizer %d), n_positions %d", f"{count_parameters(model):,}",
+        logger.info("model: %s parameters (%s trained), vocab %d (tokenizer %d), context %d",
+                    f"{count_parameters(model):,}", f"{count_parameters(model, trainable_only=True):,}",
                     model.config.vocab_size, len(tokenizer), n_positions)
         logger.info("train examples: %s; completion tokens %s; max_new_tokens %d; prompt budget %d",
                     summary, stats, max_new_tokens, encoder.prompt_budget())
@@ -183,7 +194,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     progress = Progress()
     if resume_from:
         check_same_run(saved_run, run_args, ds_config)
-        progress = load_resume_checkpoint(engine, resume_from, rank)
+        progress = load_resume_checkpoint(engine, resume_from, rank, lora)
         progress.sittings += 1
     progress.commands.append(" ".join(command) if command else "train(...)")
     log = RunLog(output_dir / "training_log.jsonl", is_main, progress.step if resume_from else None)
@@ -209,7 +220,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
         progress.train_seconds, progress.wall_seconds = clock.seconds(), wall.seconds()
         progress.last_save_seconds = progress.train_seconds
         return save_resume_checkpoint(engine, checkpoint_dir, progress, run_args, ds_config, tokenizer,
-                                      train_args.save_total_limit, rank)
+                                      train_args.save_total_limit, rank, checkpoint_fields if lora else None)
 
     # -- the loop ----------------------------------------------------------------------------
     engine.train()
@@ -268,7 +279,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     log({"step": progress.step, "stopped_by": stopped_by, "train_minutes": round(train_s / 60, 2)})
 
     # -- export, then evaluate the export exactly as the pipeline loads it ------------------
-    export_model(engine, engine.module, tokenizer, output_dir, save_dtype, zero_stage, is_main)
+    if lora:
+        export_adapter(engine.module, tokenizer, output_dir, checkpoint_fields, is_main)
+    else:
+        export_model(engine, engine.module, tokenizer, output_dir, save_dtype, zero_stage, is_main)
     result: dict[str, Any] = {"steps": progress.step, "train_minutes": round(train_s / 60, 2),
                               "stopped_by": stopped_by}
     if not is_main:
@@ -281,8 +295,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     wall_minutes = round(wall.seconds() / 60, 2)
     n_synthetic = data_args.synthetic_train_examples
     write_metadata(output_dir, {
-        "max_new_tokens": max_new_tokens,
-        "max_prompt_tokens": encoder.prompt_budget(),
+        **checkpoint_fields,
         "completion_tokens": stats,
         "training": {
             "commands": progress.commands,  # one per sitting
@@ -290,6 +303,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
             "deepspeed_config": ds_config,
             "precision": precision,
             "parameters": count_parameters(engine.module),
+            "trained_parameters": count_parameters(engine.module, trainable_only=True),
             "examples": summary,
             "data_mix": data_mix(data_args, len(train_samples) - n_synthetic, n_synthetic),
             "optimizer_steps": progress.step,

@@ -111,7 +111,8 @@ def optimizer_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
         if not param.requires_grad:
             continue
         (no_decay if param.ndim < 2 or "ln_" in name or "wte" in name else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]  # ZeRO drops an empty group (LoRA has no norms)
 
 
 def deepspeed_optimisation(model: torch.nn.Module, ds_config: Mapping[str, Any], train_args: TrainArguments,
