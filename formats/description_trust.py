@@ -22,7 +22,7 @@ from rapidfuzz import fuzz, process
 
 from formats.evidence import digit_runs, join_spaced_years
 
-WORD_MATCH = 80.0  # rapidfuzz ratio at which a description word is the OCR word up to noise
+WORD_MATCH = 70.0  # rapidfuzz ratio at which a description word is the OCR word up to noise
 _WORD = re.compile(r"[^\W\d_]+|\d+")
 _MIN_LETTERS = 3  # shorter words (initials, "de", "of") are not judged
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from formats.evaluate import (auroc, edit_similarity, format_table, levenshtein, main, normalise_text,
-                              reliability_bins, score)
+                              reliability_bins, score, wilson_interval)
 
 LABELS = [
     {"id": "a", "description": "A street scene.", "title": "Market Day", "agency": "Keystone",
@@ -96,30 +96,50 @@ TRUST_PREDICTIONS = [
 
 
 def test_calibration_hand_example():
+    """c has no prediction: in every figure it is a value the job accepted, wrong, at confidence 1.0."""
     trust = score(TRUST_PREDICTIONS, TRUST_LABELS)["calibration"]
-    assert trust["n_records"] == 3 and trust["records_review_share"] == pytest.approx(2 / 3)
+    assert trust["n_records"] == 4 and trust["n_missing"] == 1 and trust["records_review_share"] == 0.5
     title, agency, photographer, date = (trust["fields"][f] for f in ("title", "agency", "photographer", "date"))
-    # title: a accepted and right, d accepted and wrong, b (wrong) sent to review
-    assert (title["n_accepted"], title["n_review"]) == (2, 1)
-    assert title["accepted_precision"] == 0.5 and title["review_share"] == pytest.approx(1 / 3)
-    assert (title["n_right"], title["n_wrong"]) == (1, 2)
-    assert title["auroc"] == 0.5  # right 0.9 beats wrong 0.3 but not wrong 0.95
-    # agency: the empty value accepted for b is right too; only a's is non-empty
-    assert agency["accepted_precision"] == 1.0 and agency["accepted_nonempty_precision"] == 1.0
-    assert agency["auroc"] == 1.0
-    # photographer: every accepted value is empty; the only confidence belongs to a right value
-    assert photographer["accepted_precision"] == 1.0 and photographer["accepted_nonempty_precision"] is None
-    assert photographer["auroc"] is None and photographer["n_with_confidence"] == 1
-    assert date["review_share"] == 0.0 and date["accepted_precision"] == 1.0 and date["auroc"] is None
+    # title: a accepted and right, d accepted and wrong, c missing (wrong), b (wrong) sent to review
+    assert (title["n_accepted"], title["n_review"]) == (3, 1)
+    assert title["accepted_precision"] == pytest.approx(1 / 3) and title["review_share"] == 0.25
+    assert (title["n_right"], title["n_wrong"]) == (1, 3)
+    assert title["auroc"] == pytest.approx(1 / 3)  # right 0.9 beats wrong 0.3 only, not 0.95 nor c's 1.0
+    # agency: the empty value accepted for b is right too; only a's is non-empty; c is wrong
+    assert agency["accepted_precision"] == pytest.approx(2 / 3) and agency["accepted_nonempty_precision"] == 1.0
+    assert agency["auroc"] == 0.5  # right 0.95 beats d's 0.4, not c's 1.0
+    # photographer: the accepted values are empty (right) and c (wrong)
+    assert photographer["accepted_precision"] == pytest.approx(2 / 3)
+    assert photographer["accepted_nonempty_precision"] is None
+    assert photographer["auroc"] == 0.0 and photographer["n_with_confidence"] == 2
+    assert date["review_share"] == 0.0 and date["accepted_precision"] == 0.75 and date["auroc"] == 0.0
+
+
+def test_accepted_precision_has_a_wilson_interval():
+    title = score(TRUST_PREDICTIONS, TRUST_LABELS)["calibration"]["fields"]["title"]
+    low, high = title["accepted_precision_95ci"]
+    assert low == pytest.approx(0.0615, abs=1e-4) and high == pytest.approx(0.7924, abs=1e-4)  # Wilson, 1 of 3
+    assert wilson_interval(0, 0) is None
+    low, high = wilson_interval(98, 100)
+    assert low == pytest.approx(0.9300, abs=1e-4) and high == pytest.approx(0.9945, abs=1e-4)
+
+
+def test_a_run_that_drops_its_hardest_rows_does_not_look_better():
+    """Dropping b (sent to review, wrong title) and d (accepted, wrong title) must not raise any title figure."""
+    full = score(TRUST_PREDICTIONS, TRUST_LABELS)["calibration"]["fields"]["title"]
+    dropped = score(TRUST_PREDICTIONS[:1], TRUST_LABELS)["calibration"]["fields"]["title"]
+    assert dropped["accepted_precision"] <= full["accepted_precision"]
+    assert dropped["n"] == full["n"] == 4 and dropped["n_missing"] == 3
+    assert dropped["auroc"] == 0.0 <= full["auroc"]  # every dropped row is a wrong value above the right one
 
 
 def test_reliability_bins_and_calibration_error():
     title = score(TRUST_PREDICTIONS, TRUST_LABELS)["calibration"]["fields"]["title"]
     occupied = {b["lower"]: b for b in title["reliability"] if b["n"]}
     assert len(title["reliability"]) == 10 and set(occupied) == {0.3, 0.9}
-    assert occupied[0.9]["n"] == 2 and occupied[0.9]["accuracy"] == 0.5
-    assert occupied[0.9]["mean_confidence"] == pytest.approx(0.925)
-    assert title["ece"] == pytest.approx((1 * 0.3 + 2 * abs(0.5 - 0.925)) / 3)
+    assert occupied[0.9]["n"] == 3 and occupied[0.9]["accuracy"] == pytest.approx(1 / 3)  # a, d and c's 1.0
+    assert occupied[0.9]["mean_confidence"] == pytest.approx(0.95)
+    assert title["ece"] == pytest.approx((1 * 0.3 + 3 * abs(1 / 3 - 0.95)) / 4)
     top = reliability_bins([1.0, 0.0], [True, False])
     assert top[-1]["n"] == 1 and top[0]["n"] == 1  # 1.0 falls in the last bin
 
@@ -147,9 +167,10 @@ def test_main_prints_calibration_and_writes_the_reliability_plot(tmp_path, capsy
 
     assert main(argv + ["--json", str(tmp_path / "scores.json")]) == 0
     table = capsys.readouterr().out
-    assert "accepted precision" in table and "records sent to review: 0.667 of 3" in table
+    assert "accepted precision" in table and "records sent to review: 0.500 of 4" in table
+    assert "0.061-0.792" in table  # the title's Wilson interval
     saved = json.loads((tmp_path / "scores.json").read_text())
-    assert saved["calibration"]["fields"]["agency"]["auroc"] == 1.0
+    assert saved["calibration"]["fields"]["agency"]["auroc"] == 0.5
     plot = read_png(tmp_path / "scores.reliability.png")  # the default: beside the JSON
     assert plot.shape[1] > plot.shape[0] > 100 and plot.std() > 0  # four panels side by side, not blank
 

@@ -9,7 +9,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from formats.review import (AGGREGATES, DEFAULT_THRESHOLDS, NOT_IN_OCR_FACTOR, REVIEWED_FIELDS, THRESHOLD_FIELDS,
-                            FieldTokens, ReviewConfig, ReviewInput, route, skip_probability)
+                            FieldTokens, Review, ReviewConfig, ReviewInput, route, skip_probability)
 from formats.schemas import output_schema
 from pipeline.job import review_config, review_summary
 from pipeline.manifest import review_counts
@@ -213,3 +213,92 @@ def test_a_run_writes_the_review_columns_and_its_manifest_counts_them(tiny_check
         "by_reason": dict(sorted(reasons.items())), "by_field": dict(sorted(fields.items()))}
     assert saved["records"] > 0  # a random tiny model's answers are not to be trusted
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["options"]["review_threshold_title"] == 0.3
+
+
+# --- evidence that knows what a field means (issue 24) ----------------------------------------------------------
+
+def routed(values: dict[str, str], back: list[str], front: list[str] = ()) -> Review:
+    """A record whose model was sure of every field it wrote (so only the evidence rules decide)."""
+    return route(item(values, back=back, front=list(front), date_iso="1963" if values.get("date") else None))
+
+
+def test_a_photographer_found_only_in_an_agency_stamp_goes_to_review():
+    review = routed({"title": "THE BEATLES", "agency": "Keystone", "photographer": "KEYSTONE", "date": ""},
+                    ["KEYSTONE PRESS AGENCY LTD", "THE BEATLES"])
+    assert "role_mismatch:photographer" in review.review_reasons and "photographer" in review.review_fields
+    assert review.trust["photographer"].source == "back:0"  # where it was found, for the reviewer to see
+    assert review.trust["photographer"].confidence == pytest.approx(0.999 * NOT_IN_OCR_FACTOR)
+
+
+def test_a_photographer_who_is_the_subject_goes_to_review():
+    """SPEC §4's own example: WILLIAM DOIG is the title; as photographer too he would be the subject."""
+    review = routed({"title": "WILLIAM DOIG", "agency": "", "photographer": "WILLIAM DOIG", "date": "1994"},
+                    ["WILLIAM DOIG (NUJ 03:", "62 NETHERPARK AVENU"], ["1994: :::"])
+    assert review.review_fields == ("photographer",) and "role_mismatch:photographer" in review.review_reasons
+
+
+def test_a_photographer_in_a_credit_line_is_vouched_for_even_beside_a_stamp():
+    review = routed({"title": "THE BEATLES", "agency": "Keystone", "photographer": "John Smith", "date": ""},
+                    ["KEYSTONE PRESS AGENCY LTD", "THE BEATLES", "Photo by John Smith"])
+    assert not review.needs_review and review.trust["photographer"].source == "back:2"
+
+
+def test_an_agency_found_only_in_a_caption_goes_to_review():
+    review = routed({"title": "OLYMPIA", "agency": "Olympic Games", "photographer": "", "date": ""},
+                    ["OLYMPIA", "The athletes march into the stadium at the opening of the Olympic Games."])
+    assert review.review_fields == ("agency",) and "role_mismatch:agency" in review.review_reasons
+
+
+def test_a_received_stamps_date_goes_to_review_when_a_dateline_dates_the_photo():
+    lines = ["RECEIVED 12 MAR 1969", "LONDON, March 3, 1969 -- The Queen opens the new bridge"]
+    review = routed({"title": "", "agency": "", "photographer": "", "date": "12 MAR 1969"}, lines)
+    assert "role_mismatch:date" in review.review_reasons
+    dateline = routed({"title": "", "agency": "", "photographer": "", "date": "March 3, 1969"}, lines)
+    assert not any(code.endswith(":date") for code in dateline.review_reasons)
+
+
+def test_a_received_stamps_date_stands_when_nothing_else_dates_the_print():
+    review = routed({"title": "THE BEATLES", "agency": "", "photographer": "", "date": "12 MAR 1969"},
+                    ["THE BEATLES", "RECEIVED 12 MAR 1969"])
+    assert not review.needs_review
+
+
+def test_a_date_whose_digits_differ_from_the_print_is_not_in_the_ocr():
+    review = routed({"title": "THE BEATLES", "agency": "", "photographer": "", "date": "12 MAR 1969"},
+                    ["THE BEATLES", "12 MAR 1967"])
+    assert "not_in_ocr:date" in review.review_reasons and review.trust["date"].source == ""
+
+
+@pytest.mark.parametrize("field, line", [
+    ("agency", "KEYSTONE PRESS AGENCY LTD"), ("agency", "Daily Herald Picture Library"),
+    ("photographer", "Photo by John Smith"), ("photographer", "Foto: Hans Müller"),
+    ("date", "LONDON, Oct. 3 (AP) -- Crowds greet the Queen"),
+    ("title", "The Queen greets the crowd outside Buckingham Palace after the ceremony."),
+])
+def test_an_empty_field_goes_to_review_when_the_ocr_holds_a_line_of_its_kind_however_sure(field, line):
+    values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
+    values[field] = ""
+    review = route(item(values, back=["THE BEATLES", line], front=[], tokens=[sure(name) for name in values]))
+    assert f"missed:{field}" in review.review_reasons and field in review.review_fields
+    assert review.trust[field].confidence == pytest.approx(0.999)  # sure, and still sent
+
+
+def test_an_empty_date_is_not_missed_for_a_received_stamps_date():
+    values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
+    review = route(item(values, back=["THE BEATLES", "RECEIVED 12 MAR 1969"], front=[],
+                        tokens=[sure(name) for name in values]))
+    assert not review.needs_review
+
+
+def test_a_sound_description_is_vouched_for_and_a_repeating_or_invented_one_is_not():
+    sound = route(item({**item().values, "description": "The Beatles, photo by John Smith."},
+                       tokens=[sure(name) for name in ("description", "title", "agency", "photographer", "date")]))
+    assert sound.description_confidence == pytest.approx(0.999) and "description" not in sound.review_fields
+    repeating = route(item({**item().values, "description": "Mrs. Mrs. Mrs. Mrs. Smith"},
+                           tokens=[sure(name) for name in ("description", "title", "agency", "photographer", "date")]))
+    invented = route(item({**item().values, "description": "Zorblax quintupled marmalade vortices"},
+                          tokens=[sure(name) for name in ("description", "title", "agency", "photographer", "date")]))
+    for review in (repeating, invented):
+        assert review.description_confidence < DEFAULT_THRESHOLDS["description"]
+        assert "low_confidence:description" in review.review_reasons and "description" in review.review_fields
+    assert route(item()).description_confidence is None  # no description: nothing to judge
