@@ -7,9 +7,9 @@ Below the web layer (``workbench``) and beside ``formats``: no Beam, no torch. T
 """
 from decisions.model import (ACCEPT, CORRECT, DECISIONS, FIELDS, KINDS, REVIEW, SPOT_CHECK, UNREADABLE, Decision,
                              DecisionError, validate)
-from decisions.store import (DEFAULT_CLAIM_MINUTES, DecisionStore, StoreError, engine_url, store_uri_for_run,
-                             store_uri_for_warehouse)
+from decisions.store import (DEFAULT_CLAIM_MINUTES, DecisionStore, StoreError, default_store_uri, engine_url,
+                             store_uri_for_run, store_uri_for_warehouse)
 
 __all__ = ["ACCEPT", "CORRECT", "DECISIONS", "DEFAULT_CLAIM_MINUTES", "FIELDS", "KINDS", "REVIEW", "SPOT_CHECK",
-           "UNREADABLE", "Decision", "DecisionError", "DecisionStore", "StoreError", "engine_url", "validate",
+           "UNREADABLE", "Decision", "DecisionError", "DecisionStore", "StoreError", "default_store_uri", "engine_url", "validate",
            "store_uri_for_run", "store_uri_for_warehouse"]

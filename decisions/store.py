@@ -87,6 +87,11 @@ def store_uri_for_warehouse(warehouse: str) -> str:
     return _store_uri_in(warehouse)
 
 
+def default_store_uri(run: str | None = None, warehouse: str | None = None) -> str:
+    """The store of ``--run`` or ``--warehouse`` when no ``--store`` is given."""
+    return store_uri_for_run(run) if run else store_uri_for_warehouse(warehouse or "")
+
+
 def _utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; every time in the store is UTC."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
@@ -102,6 +107,8 @@ class DecisionStore:
         self.uri = engine_url(uri)
         url = make_url(self.uri)
         if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
             self.engine: Engine = create_engine(self.uri, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:

@@ -154,13 +154,13 @@ def ocr_status(record: ValidRecord | None, output: Mapping[str, Any]) -> str:
     return AS_RUN if any(prompt_hash(text) == output["input_hash"] for text in candidates) else CHANGED
 
 
-def ocr_for(run: Run, input_glob: str | None) -> dict[str, ValidRecord]:
-    """The input rows the job kept for the run's records that need review, from ``input_glob`` or the
-    manifest's input."""
+def ocr_for(run: Run, input_glob: str | None, every_record: bool = False) -> dict[str, ValidRecord]:
+    """The input rows the job kept for the run's records that need review (``every_record``: for all its
+    records, as a queue with spot checks needs), from ``input_glob`` or the manifest's input."""
     pattern = input_glob or (run.manifest or {}).get("input")
     if not pattern:
         raise ReviewError(f"{run.path!r} has no manifest naming its input: pass --input GLOB (or --without_ocr)")
-    ids = set(needing_review(run.records).column("id").to_pylist())
+    ids = set((run.records if every_record else needing_review(run.records)).column("id").to_pylist())
     try:
         return read_kept(pattern, ids, *run_options(run.manifest))
     except (FileNotFoundError, OSError) as error:

@@ -31,7 +31,8 @@ ul.reasons code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;color:#a05
 table.fields{border-collapse:collapse;width:100%}table.fields th,table.fields td{text-align:left;padding:3px 6px;
 border-bottom:1px solid #eceff2;vertical-align:top}table.fields th{font-size:12px;color:#5a6570;font-weight:600}
 td.field{white-space:nowrap}tr.to-review td.field{color:#8a2a15;font-weight:600}tr.to-review td.field::after{content:" \\2691";}
-tr.accepted td.field{color:#2b7a4b}td.value{font-weight:600;white-space:pre-wrap;word-break:break-word}
+tr.accepted td.field{color:#2b7a4b}tr.spot-check td.field{color:#6b4a00;font-weight:600}
+tr.spot-check td.field::after{content:" (spot check)";font-weight:400;font-size:11px}td.value{font-weight:600;white-space:pre-wrap;word-break:break-word}
 td.empty{color:#98a1aa;font-style:italic;font-weight:400}
 meter.conf{width:54px;height:10px;margin-right:5px;vertical-align:middle}.src-missing{color:#8a2a15}
 .threshold{color:#5a6570;font-size:12px;margin-left:4px}
@@ -165,7 +166,8 @@ def confidence_html(row: Mapping[str, Any], field: str, threshold: float | None 
     if confidence is None:
         return f"<td>n/a{held}</td>"
     shown = max(0.0, min(1.0, float(confidence)))
-    return (f'<td class="conf-cell"><meter class="conf" min="0" max="1" value="{shown:.3f}"></meter>'
+    bounds = f' low="{threshold:.3f}" high="{threshold:.3f}" optimum="1"' if threshold is not None else ""
+    return (f'<td class="conf-cell"><meter class="conf" min="0" max="1" value="{shown:.3f}"{bounds}></meter>'
             f"{confidence:.2f}{held}</td>")
 
 
@@ -178,8 +180,11 @@ def source_html(row: Mapping[str, Any], field: str) -> str:
 
 
 def field_status(row: Mapping[str, Any], field: str) -> str:
-    """``to-review`` for a field the job sent to a person, ``accepted`` for one it vouches for."""
-    return "to-review" if field in (row.get("review_fields") or []) else "accepted"
+    """``to-review`` for a field the job sent to a person, ``spot-check`` for an accepted one drawn to be
+    checked, ``accepted`` for one it vouches for."""
+    if field in (row.get("review_fields") or []):
+        return "to-review"
+    return "spot-check" if field in (row.get("spot_check_fields") or []) else "accepted"
 
 
 def fields_html(row: Mapping[str, Any], thresholds: Mapping[str, float] | None = None) -> str:

@@ -15,6 +15,8 @@ commands:
   report    write a run's HTML review report            (python -m pipeline report --help)
   thresholds  choose review thresholds from people's decisions (python -m pipeline thresholds --help)
   review-history  precision and review share over a warehouse's nights (python -m pipeline review-history --help)
+  workbench serve the review queue to cataloguers in a browser (python -m pipeline workbench --help)
+  decisions import or export review decisions         (python -m pipeline decisions --help)
 """
 
 
@@ -75,8 +77,21 @@ def _report(argv: Sequence[str]) -> int:
     return main(argv)
 
 
+def _workbench(argv: Sequence[str]) -> int:
+    from workbench.cli import main
+
+    return main(argv)
+
+
+def _decisions(argv: Sequence[str]) -> int:
+    from workbench.decisions_cli import main
+
+    return main(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"run": _run, "evaluate": _evaluate, "backfill": _backfill,
-                                                       "latest": _latest, "review": _review, "report": _report}
+                                                       "latest": _latest, "review": _review, "report": _report,
+                                                       "workbench": _workbench, "decisions": _decisions}
 
 COMMANDS["thresholds"] = _thresholds
 COMMANDS["review-history"] = _review_history

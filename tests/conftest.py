@@ -50,3 +50,11 @@ def postgres_server() -> Iterator["PostgresServer"]:
         yield server
     finally:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def workbench_run(tmp_path) -> Path:
+    """A run folder for the workbench's tests (tests/review_run.py: ``write_workbench_run``)."""
+    from tests.review_run import write_workbench_run
+
+    return write_workbench_run(tmp_path)

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 FIELDS = ("title", "agency", "photographer", "date")
 HOSTILE = "<script>document.body.setAttribute('data-pwned', 'yes')</script>"
+HOSTILE_ID = 'x" onmouseover="alert(1)'
 
 RECORD_SCHEMA = pa.schema(
     [("id", pa.string()), ("language", pa.string()), ("description", pa.string())]
@@ -50,13 +51,14 @@ def record(record_id: str, review: dict[str, str] | None = None, reasons: list[s
 
 
 def write_run(folder: Path, rows: list[dict], input_rows: list[dict] | None = None,
-              options: dict[str, Any] | None = None, input_schema: pa.Schema | None = None) -> Path:
+              options: dict[str, Any] | None = None, input_schema: pa.Schema | None = None,
+              schema: pa.Schema = RECORD_SCHEMA) -> Path:
     """Write ``rows`` as a run under ``folder/out`` (two Parquet files) and ``input_rows`` as its input."""
     out = folder / "out"
     (out / "records").mkdir(parents=True)
     half = len(rows) // 2
     for n, part in enumerate((rows[:half], rows[half:])):
-        pq.write_table(pa.Table.from_pylist(part, schema=RECORD_SCHEMA), out / "records" / f"part-{n}.parquet")
+        pq.write_table(pa.Table.from_pylist(part, schema=schema), out / "records" / f"part-{n}.parquet")
     manifest = {"run_id": "run-1", "model_version": "demo-1234", "input": str(folder / "input" / "*.parquet"),
                 "output": str(out), "started_at": "2026-11-30T01:00:00+00:00",
                 "finished_at": "2026-11-30T01:01:00+00:00", "wall_seconds": 60.0, "records_read": len(rows) + 1,
@@ -70,3 +72,69 @@ def write_run(folder: Path, rows: list[dict], input_rows: list[dict] | None = No
         (folder / "input").mkdir()
         pq.write_table(pa.Table.from_pylist(input_rows, schema=input_schema), folder / "input" / "part-0.parquet")
     return out
+
+
+# --- a run for the workbench: hashes as the job writes them, a filter column, the print's images ------------------
+
+WORKBENCH_SCHEMA = RECORD_SCHEMA.append(pa.field("input_hash", pa.string())).append(
+    pa.field("model_version", pa.string())).append(pa.field("front_image", pa.string())).append(
+    pa.field("back_image", pa.string()))
+BACK = ["KEYSTONE PRESS AGENCY", "PHOTO: WILLIAM DOIG, LONDON", "RETURN TO FILE"]
+FRONT = ["ME", "1994"]
+
+
+def _png(path: Path, shade: float) -> str:
+    """A small grey PNG standing for a scan of the print."""
+    import numpy as np
+    from matplotlib.image import imsave
+
+    imsave(path, np.full((24, 32), shade), cmap="gray", vmin=0, vmax=1)
+    return str(path)
+
+
+def write_workbench_run(folder: Path) -> Path:
+    """A run of six records, five in the review queue (in this order: ``r-title``, hostile, ``r-agency``,
+    ``r-date``, ``r-loop``), with input hashes that match their OCR, a ``collection`` column and images."""
+    from formats.prompt import prompt_hash
+    from formats.queue import possible_prompts
+    from formats.records import validate_row
+
+    (folder / "images").mkdir(parents=True)
+    rows = [
+        record("vouched", title_source="back:1", agency_source="back:0"),
+        record("r-title", review={"title": "low_confidence"}, title_confidence=0.21, title_source="back:1",
+               agency_source="back:0"),
+        record("r-agency", review={"agency": "not_in_ocr"}, agency="Reuters", agency_confidence=0.4,
+               agency_source="", title_source="back:1", collection="box 9"),
+        record("r-date", review={"date": "date_unreadable"}, date="13.13.1913", date_iso=None, date_confidence=0.5,
+               date_source="", title_source="back:1", agency_source="back:0"),
+        record(HOSTILE_ID, review={"title": "not_in_ocr"}, title=HOSTILE, title_source="", title_confidence=0.3,
+               agency_source="back:0", collection=HOSTILE),
+        record("r-loop", reasons=["loop"], title_source="back:1", agency_source="back:0", title_confidence=0.99),
+    ]
+    inputs = []
+    for n, row in enumerate(rows):
+        back = BACK + [HOSTILE] if row["id"] == HOSTILE_ID else BACK
+        source = {"id": row["id"], "front_ocr": FRONT, "back_ocr": back, "language": "en"}
+        inputs.append(source)
+        row["input_hash"] = prompt_hash(next(possible_prompts(validate_row(source))))
+        row["model_version"] = "demo-1234"
+        row["front_image"] = _png(folder / "images" / f"{n}-front.png", 0.3)
+        row["back_image"] = _png(folder / "images" / f"{n}-back.png", 0.8)
+    return write_run(folder, rows, inputs, schema=WORKBENCH_SCHEMA)
+
+
+
+def workbench_app(run: Path, store_uri: str, token: str | None = None, reviewer: str = "ann",
+                  claim_minutes: float = 15.0, spot_check_rate: float = 0.0):
+    """The workbench app over ``run`` (images and the collection filter on), as ``python -m pipeline workbench``
+    builds it."""
+    from decisions import DecisionStore
+    from workbench.app import WorkbenchConfig, create_app
+    from workbench.source import open_source, queue_from
+    from workbench.state import ReviewState
+
+    queue = queue_from(open_source(run=str(run), spot_check_rate=spot_check_rate),
+                       image_columns=("front_image", "back_image"), filter_columns=("collection",))
+    return create_app(ReviewState(queue, DecisionStore(store_uri), claim_minutes),
+                      WorkbenchConfig(token=token, reviewer=reviewer, claim_minutes=claim_minutes))
