@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -116,23 +116,45 @@ class LoopResult:
     padding_fraction: float
     padding_slots: int
     prompt_slots: int
+    decode_slot_steps: int = 0
+    slot_use: float = 1.0
+
+
+def generate_slot_steps(batches: Iterable[Sequence[Generation]]) -> int:
+    """Decode slots ``generate`` computes: every row of a batch, each step after the prefill until its longest row ends."""
+    return sum(len(batch) * (max(g.output_tokens for g in batch) - 1) for batch in batches)
+
+
+def decode_slot_use(generations: Iterable[Generation], slot_steps: int) -> float:
+    """Share of the decode slots computed that made a row's token (each row's first comes from the prefill)."""
+    return round(sum(g.output_tokens - 1 for g in generations) / slot_steps, 4) if slot_steps else 1.0
 
 
 def run_plan(strategy: str, plan: Plan, engine: Engine, max_new_tokens: int) -> tuple[LoopResult, dict[str, Generation]]:
-    """Generate every batch of ``plan``; time only the generate calls (the model loop)."""
+    """Generate every batch of ``plan``; time only the generate calls (the model loop).
+
+    Decode slots: the job's loop counts them (``Decoder.counts``); an engine without a decoder
+    runs ``generate`` (bench/generate_loop.py), which computes every row until its batch's longest ends.
+    """
     outputs: dict[str, Generation] = {}
     slots = padding = 0
+    per_batch = []
+    decoder = getattr(engine, "decoder", None)
+    slots_before = decoder.counts.slot_steps if decoder else 0
     start = time.perf_counter()
     for batch in plan:
         generations = engine.generate([record.input_ids for record in batch], max_new_tokens)
+        per_batch.append(generations)
         outputs.update({record.id: g for record, g in zip(batch, generations)})
         lengths = [len(record.input_ids) for record in batch]
         slots += len(lengths) * max(lengths)
         padding += len(lengths) * max(lengths) - sum(lengths)
     seconds = time.perf_counter() - start
     new_tokens = sum(g.output_tokens for g in outputs.values())
+    slot_steps = decoder.counts.slot_steps - slots_before if decoder else generate_slot_steps(per_batch)
     return LoopResult(strategy, len(outputs), len(plan), round(seconds, 3), round(len(outputs) / seconds, 3),
-                      new_tokens, round(new_tokens / seconds, 1), round(padding / slots, 4), padding, slots), outputs
+                      new_tokens, round(new_tokens / seconds, 1), round(padding / slots, 4), padding, slots,
+                      slot_steps, decode_slot_use(outputs.values(), slot_steps)), outputs
 
 
 def chunks_of(records: Sequence[PromptedRecord], trials: int) -> list[Sequence[PromptedRecord]]:

@@ -6,13 +6,13 @@ weight bytes ÷ copy bandwidth (measured here with a large device-to-device copy
 the bound each step is compared with. Stages, each saved as soon as it ends (a timeout keeps
 what was measured), each skipped when the time budget left is too small for it:
 
-1. ``hf`` eager and 2. ``compiled`` (model/decode.py: static cache, torch.compile, CUDA graphs)
-   at batch 1, 8, 32, 64, 128 with 128-token prompts and a forced 64 new tokens: tokens/s,
-   decode step (ms) vs the bound, prefill, warm-up (compile) seconds. Variant ``job`` runs
-   the job's logits processors (tag grammar, loop guard, log-probabilities; the loop guard's
-   end token is a non-stop token here so random weights keep going), ``bare`` none, which shows the
-   processors' share of a step. Random weights never write a stop token by design, and
-   ``min_new_tokens`` bans the stop tokens anyway, so every row runs the full length.
+1. ``hf`` eager and 2. ``compiled`` (model/decode.py, the job's decode loop: dynamic cache, or
+   static cache, torch.compile, CUDA graphs) at batch 1, 8, 32, 64, 128 with 128-token prompts and a
+   forced 64 new tokens: tokens/s, decode step (ms) vs the bound, prefill, warm-up (compile) seconds.
+   Variant ``job`` runs the job's logits processors (tag grammar, loop guard, log-probabilities; the
+   loop guard's end token is a non-stop token here so random weights keep going), ``bare`` none,
+   which shows the processors' share of a step. The stop tokens are banned, so every row runs the
+   full length.
 3. parity: greedy rows of ``compiled`` (and of every later engine) equal to eager fp16, with
    the differing rows and the first step where they differ.
 4. ``deepspeed`` (``init_inference`` without kernel injection, the pipeline's engine) and,
@@ -20,8 +20,11 @@ what was measured), each skipped when the time budget left is too small for it:
 5. the pipeline's ``--engine_check refuse`` on the demo checkpoint with ``--decode compiled``.
 6. a heavy-tailed prompt mix through the job's own ``generate_batch`` (as bench/common.py's
    synthetic records: a normal base plus a Pareto(1.2) tail of extra OCR lines, here not cut at
-   the demo model's 376-token budget), batched like the job (sorted, token budget), eager vs
-   compiled: records/s, new tokens/s, rows equal, graphs compiled.
+   the demo model's 376-token budget), batched like the job (sorted, token budget): eager (finished
+   rows leave the batch), today's ``generate`` loop (bench/generate_loop.py) and compiled (every
+   row of a batch at once): records/s, new tokens/s, decode-slot use, rows equal, graphs compiled.
+6b. ``refill``: the whole mix as one bundle through ``max(batches)`` compiled slots, each freed
+   slot refilled with the next prompt (issue 28): the same figures, rows equal to eager.
 7. continuous batching (transformers' ``generate_batch``, paged cache) on the batch-64 prompts
    and the mix: it cannot run the job's processors (they need each row's tokens), so it is
    measured as a candidate, not offered as a job option.
@@ -48,20 +51,21 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
-from transformers import GPTJConfig, GPTJForCausalLM, LogitsProcessorList
+from transformers import GPTJConfig, GPTJForCausalLM, LogitsProcessor
 
 from bench.report import markdown_table
 from model.config import EngineConfig
 from model.decode import DecodeConfig, Decoder, bucket
-from model.generation import (ChosenLogProbs, LoopGuard, ModelLogProbs, TagGrammar, completion_tag_ids, generate_batch,
-                              generate_kwargs, stop_token_ids)
+from bench.common import decode_slot_use, generate_slot_steps
+from bench.generate_loop import generate_batch as generate_loop_batch
+from model.generation import LoopGuard, TagGrammar, completion_tag_ids, generate_batch, stop_token_ids
 
 GPTJ_6B = Path(__file__).resolve().parent.parent / "configs" / "gptj_6b.json"
 TINY = dict(n_positions=512, n_embd=64, n_layer=2, n_head=4, rotary_dim=8)
 ROW_COLUMNS = ["engine", "variant", "batch", "tokens_per_s", "decode_step_ms", "bandwidth_bound_ms", "step_over_bound",
                "prefill_ms", "first_call_s"]
-MIX_COLUMNS = ["engine", "records", "batches", "seconds", "records_per_s", "new_tokens_per_s", "rows_equal_to_eager",
-               "compiled_graphs"]
+MIX_COLUMNS = ["engine", "records", "batches", "seconds", "records_per_s", "new_tokens_per_s", "slot_use",
+               "rows_equal_to_eager", "compiled_graphs"]
 
 
 @dataclass
@@ -143,32 +147,35 @@ def copy_bandwidth(device: torch.device, gib: float) -> float:
     return 2 * source.numel() / best
 
 
-def forced_kwargs(tokenizer, prompts: torch.Tensor, new_tokens: int, variant: str) -> dict[str, Any]:
-    """``generate`` arguments as the job builds them (generation.generate_kwargs), forced to ``new_tokens``.
+class BanStops(LogitsProcessor):
+    """Bans the stop tokens, so every row runs the full forced length (random weights, same work per step)."""
 
-    ``job``: the job's processors in the job's order, the loop guard's end token one that is not
+    def __init__(self, stops: Sequence[int]):
+        self.stops = list(stops)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return scores.index_fill(1, torch.tensor(self.stops, device=scores.device), float("-inf"))
+
+
+def timed(decoder: Decoder, tokenizer, prompts: torch.Tensor, new_tokens: int, variant: str) -> tuple[torch.Tensor, float]:
+    """The job's decode loop forced to ``new_tokens`` per row: its tokens and the seconds it took.
+
+    ``job``: the job's processors and log-probabilities, the loop guard's end token one that is not
     a stop token (same work per step, but a looping random row keeps going); ``bare``: none.
     """
     stops = stop_token_ids(tokenizer)
-    width = prompts.shape[1]
-    processors = LogitsProcessorList()
+    processors: list[LogitsProcessor] = []
     if variant == "job":
-        raw = ModelLogProbs()
         not_a_stop = next(i for i in range(1, 100) if i not in stops)
-        guard = LoopGuard(width, not_a_stop, completion_tag_ids(tokenizer))
-        processors.extend([raw, TagGrammar(tokenizer, width), guard, ChosenLogProbs(raw)])
-    kwargs = generate_kwargs(prompts, torch.ones_like(prompts), new_tokens, stops, tokenizer.pad_token_id, processors)
-    return {**kwargs, "min_new_tokens": new_tokens}
-
-
-def timed(decoder: Decoder, kwargs: dict[str, Any]) -> tuple[torch.Tensor, float]:
-    device = kwargs["input_ids"].device
+        processors = [TagGrammar(tokenizer), LoopGuard(0, not_a_stop, completion_tag_ids(tokenizer))]
+    processors.append(BanStops(stops))
+    device = prompts.device
     sync(device)
     start = time.perf_counter()
-    with torch.inference_mode():
-        out = decoder.generate(kwargs, rows=kwargs["input_ids"].shape[0])
+    decoded = decoder.decode(prompts.tolist(), new_tokens, processors, stops, tokenizer.pad_token_id,
+                             "model" if variant == "job" else None)
     sync(device)
-    return out[:, kwargs["input_ids"].shape[1]:], time.perf_counter() - start
+    return torch.tensor([row.tokens for row in decoded]), time.perf_counter() - start
 
 
 def measure(check: Check, engine: str, decoder: Decoder, tokenizer, prompts: dict[int, torch.Tensor],
@@ -177,9 +184,9 @@ def measure(check: Check, engine: str, decoder: Decoder, tokenizer, prompts: dic
     bound = check.payload["bandwidth_bound_ms"] / 1e3
     outputs = {}
     for batch, ids in prompts.items():
-        _, first = timed(decoder, forced_kwargs(tokenizer, ids, new_tokens, variant))
-        _, prefill = timed(decoder, forced_kwargs(tokenizer, ids, 1, variant))
-        outputs[batch], total = timed(decoder, forced_kwargs(tokenizer, ids, new_tokens, variant))
+        _, first = timed(decoder, tokenizer, ids, new_tokens, variant)
+        _, prefill = timed(decoder, tokenizer, ids, 1, variant)
+        outputs[batch], total = timed(decoder, tokenizer, ids, new_tokens, variant)
         step = (total - prefill) / (new_tokens - 1)
         check.payload["rows"].append({
             "engine": engine, "variant": variant, "batch": batch, "tokens_per_s": round(batch * new_tokens / total, 1),
@@ -239,27 +246,36 @@ def compiled_graphs() -> int:
     return int(counters["stats"].get("unique_graphs", 0))
 
 
-def run_mix(check: Check, name: str, model, tokenizer, decoder: Decoder, mix: list[list[int]],
-            batches: list[list[int]], max_new_tokens: int, reference: dict[int, Any] | None) -> dict[int, Any]:
-    """The job's own generate_batch over the mix (real stop tokens and loop guard: rows may end early)."""
+def run_mix(check: Check, name: str, device: torch.device, mix: list[list[int]], batches: list[list[int]],
+            generate: Callable[[list[list[int]]], list[Any]], decoder: Decoder | None,
+            reference: dict[int, Any] | None) -> dict[int, Any]:
+    """One decode loop over the mix, batch by batch (real stop tokens and loop guard: rows may end early).
+
+    ``decoder``: the job's loop, whose counts give the decode slots computed; None for ``generate``
+    (every row of a batch until its longest ends). ``slot_use``: tokens after each row's first over slots.
+    """
     graphs = compiled_graphs()
+    slots_before = decoder.counts.slot_steps if decoder else 0
     outputs: dict[int, Any] = {}
-    sync(model.device)
+    per_batch = []
+    sync(device)
     start = time.perf_counter()
     for batch in batches:
-        for i, generation in zip(batch, generate_batch(model, tokenizer, [mix[i] for i in batch], max_new_tokens,
-                                                       decoder=decoder)):
-            outputs[i] = generation
-    sync(model.device)
+        per_batch.append(generate([mix[i] for i in batch]))
+        outputs.update(zip(batch, per_batch[-1]))
+    sync(device)
     seconds = time.perf_counter() - start
     new = sum(g.output_tokens for g in outputs.values())
+    slot_steps = decoder.counts.slot_steps - slots_before if decoder else generate_slot_steps(per_batch)
     same = sum(outputs[i] == reference[i] for i in outputs) if reference else len(outputs)
     check.payload["mix"].append({"engine": name, "records": len(outputs), "batches": len(batches),
                                  "seconds": round(seconds, 2), "records_per_s": round(len(outputs) / seconds, 2),
                                  "new_tokens_per_s": round(new / seconds, 1),
+                                 "slot_use": decode_slot_use(outputs.values(), slot_steps),
                                  "rows_equal_to_eager": f"{same}/{len(outputs)}",
                                  "compiled_graphs": compiled_graphs() - graphs})
     print(check.payload["mix"][-1], flush=True)
+    check.save()
     return outputs
 
 
@@ -400,14 +416,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = load_verified_engine(args.checkpoint, config, max_new, "refuse")
         check.payload["engine_check"] = f"{args.checkpoint}: {engine.name} with compiled decode matches hf eager"
 
+    def job_loop(decoder: Decoder) -> Callable[[list[list[int]]], list[Any]]:
+        return lambda prompts: generate_batch(model, tokenizer, prompts, mix_new, decoder=decoder)
+
     mix = prompt_mix(args.mix or (12 if tiny else 256), 4, shape["vocab_size"], shape["n_positions"] - mix_new)
     mix_batches = job_batches(mix, mix_new, args.mix_budget, max(batches))
 
     def mix_rows() -> None:
         lengths = sorted(len(p) for p in mix)
         check.payload["mix_prompt_tokens"] = {q: lengths[int(q * (len(lengths) - 1))] for q in (0.0, 0.5, 0.9, 0.99, 1.0)}
-        reference = run_mix(check, "hf", model, tokenizer, eager, mix, mix_batches, mix_new, None)
-        run_mix(check, "compiled", model, tokenizer, compiled, mix, mix_batches, mix_new, reference)
+        out["mix"] = run_mix(check, "hf", device, mix, mix_batches, job_loop(eager), eager, None)
+        run_mix(check, "hf_generate", device, mix, mix_batches,
+                lambda prompts: generate_loop_batch(model, tokenizer, prompts, mix_new), None, out["mix"])
+        run_mix(check, "compiled", device, mix, mix_batches, job_loop(compiled), compiled, out["mix"])
+
+    def refill_rows() -> None:
+        """The whole mix as one bundle through ``max(batches)`` slots, a freed slot refilled at once; a
+        first call on two slots' worth of prompts compiles the refill's cache shape, untimed."""
+        refill = Decoder(DecodeConfig(mode="compiled", slots=max(batches)), model)
+        bundle = [sorted(range(len(mix)), key=lambda i: len(mix[i]))]
+        job_loop(refill)([mix[i] for i in bundle[0][:2 * max(batches)]])
+        run_mix(check, "compiled_refill", device, mix, bundle, job_loop(refill), refill, out.get("mix"))
 
     def hf_repeat() -> None:
         out["hf_repeat"] = measure(check, "hf_repeat", eager, tokenizer, prompts, new_tokens)
@@ -418,7 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.stage("deepspeed", 50, deepspeed_rows(False))
     if args.checkpoint:
         check.stage("engine_check", 60, engine_check)
-    check.stage("mix", 90, mix_rows)
+    check.stage("mix", 120, mix_rows)
+    check.stage("refill", 60, refill_rows)
     check.stage("continuous_batching", 45,
                 lambda: continuous_batching(check, model, prompts[max(batches)], mix, new_tokens, mix_new))
     check.stage("hf_repeat", 35, hf_repeat)

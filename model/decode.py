@@ -1,44 +1,47 @@
-"""How ``generate`` runs its decode steps: eager (dynamic KV cache) or compiled (static KV cache).
+"""The job's own greedy decode loop: finished rows leave the batch, waiting prompts take their slots.
 
-On a GPU the eager decode step of GPT-J-6B measured 48–73 ms against a 2.92 ms bound (weights ÷
-copy bandwidth, docs/throughput.md): the step is bound by Python and kernel launches, not by
-memory. ``compiled`` removes that overhead with transformers' own path: a ``StaticCache``
-(fixed-shape KV tensors at fixed addresses) and a ``CompileConfig``, which makes ``generate``
-run each decode step through ``torch.compile`` (inductor, CUDA graphs in ``reduce-overhead``
-mode). Everything else stays ``generate``'s: the logits processors (tag grammar, loop guard,
-log-probabilities), stop tokens, early stop when every row has ended, left padding with
-positions taken from the attention mask.
+``generate`` runs a batch until its longest row ends; rows that ended keep being computed (about
+28 % of the decode slots of the job's batches on the demo model, issue 28). This loop calls the
+model's forward itself (``input_ids``, a 2-D attention mask, ``position_ids`` and ``cache``,
+prepared as ``generate`` prepares them for left padding), so it is not tied to one architecture:
 
-Compiled graphs are specialised on shapes, so shapes are kept to a bounded set:
+* **eager** (dynamic KV cache, CPU and GPU): a row that ends (a stop token, the loop guard's end,
+  its token limit) leaves at once — its mask, positions, history and KV-cache rows are dropped
+  (``DynamicCache.batch_select_indices``), so later steps compute only live rows.
+* **compiled** (``StaticCache``, ``torch.compile`` of the decode step on GPU): shapes must stay
+  fixed, so a batch has ``slots`` rows (a batch bucket) and a cache of a fixed number of columns
+  (a width bucket + room for the continuation). A slot freed by a finished row is refilled at once
+  with the next waiting prompt of the call: the prompt is prefilled alone (a small dynamic cache)
+  and its keys and values are copied into the slot's cache row, right-aligned at the column the
+  next step writes, so every slot writes the same column (the static cache's one write position)
+  while each row attends only to its own columns (its mask) at its own positions. When the
+  columns run out, the live rows' columns are moved back in place (same tensors: CUDA graphs stay
+  valid). The cache has ``width bucket + 2 × max_new_tokens`` columns when prompts wait, which
+  always leaves room: a live row spans at most a prompt and ``max_new_tokens``.
 
-* the batch is padded up to a **batch bucket** (1, 2, 4, … 128) with copies of its first row,
-  which are dropped afterwards. A processor ends them at their first step (``EndRows``), so
-  they never keep the batch decoding: early stop needs every row ended, and a copy is not
-  guaranteed to end with its original (a batched matmul may round rows differently);
-* the prompt width is left-padded up to a **width bucket** (multiples of 64, spaced about
-  1.5× apart), which sets the KV cache length = width + ``max_new_tokens``.
+Rows compute alone or with others alike (left padding, positions from the mask), so a row's greedy
+tokens are the same in any batch, slot or refill order; log-probabilities may differ in the last
+bits (other matmul shapes). The logits processors (tag grammar, loop guard) see each row's
+continuation (``history``: rows × at most ``max_new_tokens`` columns, right-aligned; a row that
+joined later has distinct negative fillers on its left, which match no token and no other filler),
+and the loop records the log-probability of each chosen token itself: per-row state lives in
+the loop's row-indexed tensors and lists, which follow the kept rows.
 
-One ``StaticCache`` per (batch, cache length) is kept and reset between calls (a small LRU):
-CUDA graphs are recorded against the cache's tensor addresses, and a fresh cache per call
-would re-record every call. transformers' own ``cache_implementation="static"`` sizes each
-new cache to the longest ever seen, so one long prompt would make every later batch attend
-over (and hold) the longest cache; passing the cache ourselves avoids that.
-
-transformers compiles only on accelerators ("unable to meet the criteria" on CPU) unless
-``compile_on_cpu`` is set; on CPU ``compiled`` is then the static cache alone, and
-``auto`` picks eager there (bench/results/decode_cpu.md measured it).
+transformers compiles only on accelerators; on CPU ``compiled`` is the static cache alone (same
+tokens; ``auto`` picks eager there, bench/results/decode_cpu.md).
 """
 from __future__ import annotations
 
 import bisect
+import inspect
 import logging
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Iterable
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
 
 import torch
-from transformers import CompileConfig, LogitsProcessor, LogitsProcessorList, PreTrainedModel, StaticCache
+from transformers import CompileConfig, DynamicCache, LogitsProcessor, PreTrainedModel, StaticCache
 
 from model.config import DECODE_MODES
 
@@ -46,21 +49,24 @@ _LOG = logging.getLogger(__name__)
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 WIDTH_BUCKETS = (64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+FILLER = -(10 ** 6)  # history fillers are FILLER - column: negative (no token) and distinct (no loop)
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    """``--decode``: the decode path and its shape buckets.
+    """``--decode``: the decode path, its shape buckets and its slot count.
 
-    ``mode``: ``eager`` (dynamic cache, no padding beyond the batch's longest prompt),
-    ``compiled`` (static cache, buckets, ``torch.compile`` on GPU) or ``auto`` (compiled on
-    CUDA, eager elsewhere). ``dynamic``: compile with symbolic shapes, so a new bucket records
-    a CUDA graph but does not recompile; ``False`` compiles every bucket separately.
-    ``warmup_batches``: batch buckets decoded once at load (GPU only), so the compile happens
-    before the first record rather than inside it. ``kept_caches``: static caches held for reuse.
+    ``mode``: ``eager`` (dynamic cache, finished rows leave the batch), ``compiled`` (static cache,
+    buckets, finished rows' slots refilled, ``torch.compile`` on GPU) or ``auto`` (compiled on CUDA,
+    eager elsewhere). ``slots``: rows a compiled batch decodes at once (rounded up to a batch
+    bucket); the call's other prompts wait for a freed slot. None: every prompt of the call at once.
+    ``dynamic``: compile with symbolic shapes, so a new bucket records a CUDA graph but does not
+    recompile. ``warmup_batches``: batch buckets decoded once at load (GPU only), so the compile
+    happens before the first record. ``kept_caches``: static caches held for reuse.
     """
 
     mode: str = "auto"
+    slots: int | None = None
     batch_buckets: tuple[int, ...] = BATCH_BUCKETS
     width_buckets: tuple[int, ...] = WIDTH_BUCKETS
     dynamic: bool = True
@@ -71,6 +77,8 @@ class DecodeConfig:
     def __post_init__(self) -> None:
         if self.mode not in DECODE_MODES:
             raise ValueError(f"unknown decode mode {self.mode!r}; choose one of {', '.join(DECODE_MODES)}")
+        if self.slots is not None and self.slots < 1:
+            raise ValueError(f"slots must be at least 1, not {self.slots}")
 
     def resolve(self, device: torch.device) -> str:
         """``eager`` or ``compiled`` on ``device``."""
@@ -90,28 +98,98 @@ def bucket(value: int, buckets: Iterable[int]) -> int:
     return -(-value // buckets[-1]) * buckets[-1]
 
 
-class EndRows(LogitsProcessor):
-    """Forces ``end_id`` in rows ``first`` onwards (the bucket's filler rows), so they end at once."""
+def left_pad(batch_input_ids: Sequence[Sequence[int]], pad_id: int,
+             width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input ids and attention mask, padded on the left to ``width`` (default: the longest row)."""
+    width = width or max(len(ids) for ids in batch_input_ids)
+    input_ids = torch.full((len(batch_input_ids), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(batch_input_ids), width), dtype=torch.long)
+    for row, ids in enumerate(batch_input_ids):
+        if ids:
+            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids):] = 1
+    return input_ids, attention_mask
 
-    def __init__(self, first: int, end_id: int):
-        self.first = first
-        self.end_id = end_id
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        scores = scores.clone()
-        scores[self.first:] = float("-inf")
-        scores[self.first:, self.end_id] = 0.0
-        return scores
+def mask_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Each token's position among its row's real tokens, as ``generate`` derives it (padding: 0)."""
+    return (attention_mask.cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+
+
+@dataclass
+class Decoded:
+    """One row's greedy continuation (up to and including its stop token) and each token's log-probability."""
+
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+
+
+@dataclass
+class DecodeCounts:
+    """What the loop computed: forward passes after the prefill, and rows summed over them (decode slots)."""
+
+    steps: int = 0
+    slot_steps: int = 0
+
+    def add(self, rows: int) -> None:
+        self.steps += 1
+        self.slot_steps += rows
+
+
+@dataclass
+class _Request:
+    """One ``decode`` call's fixed arguments."""
+
+    prompts: Sequence[Sequence[int]]
+    max_new_tokens: int
+    processors: Sequence[LogitsProcessor]
+    stops: frozenset[int]
+    pad_id: int
+    probabilities: str | None
+    out: list[Decoded]
+
+    def choose(self, history: torch.Tensor, logits: torch.Tensor) -> tuple[list[int], list[float], torch.Tensor]:
+        """Greedy picks of one step after the processors, and their log-probabilities: the model's own
+        (``"model"``, before the processors) or after them (``"decoded"``)."""
+        scores = logits
+        for processor in self.processors:
+            scores = processor(history, scores)
+        chosen = scores.argmax(dim=-1)
+        logprobs: list[float] = []
+        if self.probabilities is not None:
+            source = logits if self.probabilities == "model" else scores
+            logprobs = (source.gather(1, chosen[:, None]).squeeze(1) - torch.logsumexp(source, dim=-1)).tolist()
+        return chosen.tolist(), logprobs, chosen
+
+    def record(self, rows: Sequence[int | None], tokens: list[int], logprobs: list[float]) -> list[bool]:
+        """Append each live row's token; whether each row (None: a free slot) goes on decoding."""
+        going = []
+        for i, row in enumerate(rows):
+            if row is None:
+                going.append(False)
+                continue
+            decoded = self.out[row]
+            decoded.tokens.append(tokens[i])
+            if logprobs:
+                decoded.logprobs.append(logprobs[i])
+            going.append(tokens[i] not in self.stops and len(decoded.tokens) < self.max_new_tokens)
+        return going
+
+
+def _fillers(rows: int, width: int, device: torch.device) -> torch.Tensor:
+    return (FILLER - torch.arange(width, device=device)).expand(rows, -1).clone()
 
 
 class Decoder:
-    """The decode path of one loaded model: pads batches to buckets and adds ``generate``'s cache arguments."""
+    """The decode loop of one loaded model (eager or compiled, ``DecodeConfig``)."""
 
     def __init__(self, config: DecodeConfig, model: PreTrainedModel):
         self.config = config
         self.model = model
         self.mode = config.resolve(model.device)
+        self.counts = DecodeCounts()
         self._caches: OrderedDict[tuple[int, int], StaticCache] = OrderedDict()
+        self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
         if self.mode == "compiled":
             # one compiled entry per bucket shape at most; dynamo's default of 8 would silently fall back to eager
             shapes = len(config.batch_buckets) * len(config.width_buckets)
@@ -122,57 +200,158 @@ class Decoder:
     def compiles(self) -> bool:
         return self.mode == "compiled" and (self.model.device.type != "cpu" or self.config.compile_on_cpu)
 
-    def pad(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_id: int,
-            max_new_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The left-padded batch grown to its (batch, width) bucket; eager leaves it as it is.
+    def decode(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, processors: Sequence[LogitsProcessor],
+               stops: Iterable[int], pad_id: int, probabilities: str | None = "model",
+               room: int | None = None) -> list[Decoded]:
+        """Greedy-decode every prompt to a stop token or ``max_new_tokens``; one ``Decoded`` per prompt, in order.
 
-        Extra rows copy row 0; extra columns are masked padding on the left, so every real row's
-        positions (taken from the mask) and its continuation are unchanged. The width never
-        exceeds what the model's positions allow with ``max_new_tokens`` more.
+        ``processors``: logits processors called as ``processor(history, scores)``, where ``history``
+        holds each row's continuation so far (see the module docstring). ``room``: the continuation
+        length the static cache is sized for (default ``max_new_tokens``; the warm-up decodes two
+        tokens in the job's shapes). An out-of-memory error drops the kept caches before it
+        propagates, so the caller's retry with half the batch (pipeline/inference.py) has the memory back.
         """
-        if self.mode != "compiled":
-            return input_ids, attention_mask
-        rows, width = input_ids.shape
-        room = getattr(self.model.config, "n_positions", None)
-        target = bucket(width, self.config.width_buckets)
-        if room is not None:
-            target = max(width, min(target, room - max_new_tokens))
-        extra_rows = bucket(rows, self.config.batch_buckets) - rows
-        input_ids = torch.cat([input_ids, input_ids[:1].expand(extra_rows, -1)])
-        attention_mask = torch.cat([attention_mask, attention_mask[:1].expand(extra_rows, -1)])
-        left = target - width
-        input_ids = torch.nn.functional.pad(input_ids, (left, 0), value=pad_id)
-        attention_mask = torch.nn.functional.pad(attention_mask, (left, 0), value=0)
-        return input_ids, attention_mask
-
-    def generate_kwargs(self, batch: int, width: int, max_new_tokens: int) -> dict[str, Any]:
-        """Extra ``generate`` arguments: none for eager; a reset static cache and the compile config for compiled."""
-        if self.mode != "compiled":
-            return {}
-        kwargs: dict[str, Any] = {"cache": self._cache(batch, width + max_new_tokens)}
-        if self.compiles:
-            kwargs["compile_config"] = self._compile_config()
-        else:
-            kwargs["disable_compile"] = True  # CPU: transformers would skip it anyway, with a warning per call
-        return kwargs
-
-    def generate(self, kwargs: dict[str, Any], rows: int) -> torch.Tensor:
-        """``model.generate(**kwargs)`` on this decode path (``kwargs`` from ``generation.generate_kwargs``,
-        of a batch ``pad`` grew from ``rows`` real rows: the others are ended at their first step).
-
-        An out-of-memory error drops the kept caches before it propagates, so the caller's
-        retry with half the batch (pipeline/inference.py) has the memory back.
-        """
-        batch, width = kwargs["input_ids"].shape
-        if batch > rows:
-            stops = kwargs["eos_token_id"]
-            end = EndRows(rows, stops[0] if isinstance(stops, list) else stops)
-            kwargs = {**kwargs, "logits_processor": LogitsProcessorList([*kwargs["logits_processor"], end])}
+        request = _Request(prompts, max_new_tokens, list(processors), frozenset(stops), pad_id, probabilities,
+                           [Decoded() for _ in prompts])
+        if not prompts:
+            return []
         try:
-            return self.model.generate(**kwargs, **self.generate_kwargs(batch, width, kwargs["max_new_tokens"]))
+            with torch.inference_mode():
+                if self.mode == "compiled":
+                    self._static(request, room or max_new_tokens)
+                else:
+                    self._eager(request)
         except torch.OutOfMemoryError:
             self.release()
             raise
+        return request.out
+
+    def _forward(self, call: Callable, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 positions: torch.Tensor, cache) -> torch.Tensor:
+        """The last position's logits in float32, as ``generate`` takes them."""
+        extra = {"logits_to_keep": 1} if self._keeps_logits else {}
+        output = call(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, cache=cache,
+                      use_cache=True, **extra)
+        return output.logits[:, -1, :].float()
+
+    def _eager(self, request: _Request) -> None:
+        """Dynamic cache; every prompt starts at once and each row leaves the batch the step it ends."""
+        device = self.model.device
+        input_ids, mask = (t.to(device) for t in left_pad(request.prompts, request.pad_id))
+        positions = mask_positions(mask)
+        cache = DynamicCache(config=self.model.config)
+        rows = list(range(len(request.prompts)))
+        history = input_ids.new_empty((len(rows), 0))
+        while True:
+            logits = self._forward(self.model, input_ids, mask, positions, cache)
+            tokens, logprobs, chosen = request.choose(history, logits)
+            history = torch.cat([history, chosen[:, None]], dim=1)
+            going = request.record(rows, tokens, logprobs)
+            if not any(going):
+                return
+            if not all(going):
+                kept = [i for i, on in enumerate(going) if on]
+                index = torch.tensor(kept, device=device)
+                cache.batch_select_indices(index)
+                mask, positions, history, chosen = mask[index], positions[index], history[index], chosen[index]
+                rows = [rows[i] for i in kept]
+            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+            positions = positions[:, -1:] + 1
+            input_ids = chosen[:, None]
+            self.counts.add(len(rows))
+
+    def _static(self, request: _Request, room: int) -> None:
+        """Static cache of ``slots`` rows; a freed slot takes the next waiting prompt (module docstring)."""
+        prompts, device = request.prompts, self.model.device
+        slots = bucket(min(len(prompts), self.config.slots or len(prompts)), self.config.batch_buckets)
+        width = bucket(max(len(p) for p in prompts), self.config.width_buckets)
+        waiting = deque(range(slots, len(prompts)))
+        columns = width + room * (2 if waiting else 1)
+        cache = self._cache(slots, columns)
+        first = list(range(min(slots, len(prompts))))
+        # a slot with no prompt holds one padding token it attends to (an all-masked row would give NaNs)
+        input_ids, prompt_mask = left_pad([prompts[i] for i in first] + [[request.pad_id]] * (slots - len(first)),
+                                          request.pad_id, width)
+        input_ids, prompt_mask = input_ids.to(device), prompt_mask.to(device)
+        mask = torch.zeros((slots, columns), dtype=torch.long, device=device)
+        mask[:, :width] = prompt_mask
+        positions = mask_positions(prompt_mask)[:, -1:].clone()
+        logits = self._forward(self.model, input_ids, mask, mask_positions(prompt_mask), cache)
+        state = _Slots(rows=[*first, *[None] * (slots - len(first))], column=width,
+                       starts=[width - len(prompts[i]) for i in first] + [width - 1] * (slots - len(first)),
+                       history=_fillers(slots, request.max_new_tokens, device))
+        tokens, logprobs, chosen = request.choose(state.history, logits)
+        step = self.model.get_compiled_call(self._compile_config()) if self.compiles else self.model
+        while True:
+            state.history = torch.cat([state.history[:, 1:], chosen[:, None]], dim=1)
+            going = request.record(state.rows, tokens, logprobs)
+            freed = [slot for slot, (row, on) in enumerate(zip(state.rows, going)) if row is not None and not on]
+            if freed:  # a free slot decodes padding at position 0 on (never past the model's positions)
+                positions[torch.tensor(freed, device=device)] = 0
+            state.rows = [row if on else None for row, on in zip(state.rows, going)]
+            while waiting and None in state.rows:
+                chosen = self._refill(request, state, waiting, cache, mask, positions, chosen, room)
+            if all(row is None for row in state.rows):
+                return
+            mask[:, state.column] = 1
+            positions += 1
+            logits = self._forward(step, chosen[:, None], mask, positions, cache)
+            state.column += 1
+            self.counts.add(slots)
+            tokens, logprobs, chosen = request.choose(state.history, logits)
+
+    def _refill(self, request: _Request, state: "_Slots", waiting: deque, cache: StaticCache, mask: torch.Tensor,
+                positions: torch.Tensor, chosen: torch.Tensor, room: int) -> torch.Tensor:
+        """Prefill waiting prompts into the free slots and take their first tokens; returns the step's tokens."""
+        free = [slot for slot, row in enumerate(state.rows) if row is None][:len(waiting)]
+        rows = [waiting.popleft() for _ in free]
+        width = max(len(request.prompts[row]) for row in rows)
+        columns = mask.shape[1]
+        if state.column < width or state.column + room > columns:
+            live = [slot for slot, row in enumerate(state.rows) if row is not None]
+            self._move(cache, mask, state, max([width] + [state.column - state.starts[s] for s in live]) - state.column)
+        input_ids, prompt_mask = (t.to(mask.device) for t in left_pad([request.prompts[r] for r in rows],
+                                                                      request.pad_id, width))
+        fresh = DynamicCache(config=self.model.config)
+        logits = self._forward(self.model, input_ids, prompt_mask, mask_positions(prompt_mask), fresh)
+        index = torch.tensor(free, device=mask.device)
+        span = slice(state.column - width, state.column)
+        for layer, prefilled in zip(cache.layers, fresh.layers):
+            layer.keys[index, :, span] = prefilled.keys
+            layer.values[index, :, span] = prefilled.values
+        mask[index] = 0
+        mask[index, span] = prompt_mask
+        positions[index] = mask_positions(prompt_mask)[:, -1:]
+        history = _fillers(len(free), state.history.shape[1], mask.device)
+        tokens, logprobs, picked = request.choose(history, logits)
+        state.history[index] = torch.cat([history[:, 1:], picked[:, None]], dim=1)
+        going = request.record(rows, tokens, logprobs)
+        chosen = chosen.clone()
+        chosen[index] = picked
+        for slot, row, on in zip(free, rows, going):
+            state.rows[slot] = row if on else None
+            state.starts[slot] = state.column - len(request.prompts[row])
+        return chosen
+
+    @staticmethod
+    def _move(cache: StaticCache, mask: torch.Tensor, state: "_Slots", shift: int) -> None:
+        """Move every row's cache columns by ``shift`` (in place, same tensors), and the write column with them."""
+        if shift == 0:
+            return
+        columns = mask.shape[1]
+        source, target = (slice(-shift, columns), slice(0, columns + shift)) if shift < 0 else \
+            (slice(0, columns - shift), slice(shift, columns))
+        for layer in cache.layers:
+            if getattr(layer, "is_sliding", False) or layer.keys.shape[2] != columns:
+                raise ValueError(f"refilling slots needs full-attention cache layers, not {type(layer).__name__}")
+            for tensor in (layer.keys, layer.values):
+                tensor[:, :, target] = tensor[:, :, source].clone()
+            layer.cumulative_length.add_(shift)
+        mask[:, target] = mask[:, source].clone()
+        vacated = slice(0, shift) if shift > 0 else slice(columns + shift, columns)
+        mask[:, vacated] = 0
+        state.column += shift
+        state.starts = [start + shift for start in state.starts]
 
     def _compile_config(self) -> CompileConfig:
         on_gpu = self.model.device.type == "cuda"
@@ -183,6 +362,7 @@ class Decoder:
         return config
 
     def _cache(self, batch: int, length: int) -> StaticCache:
+        """The kept static cache of this shape, reset (CUDA graphs are recorded against its tensors' addresses)."""
         key = (batch, length)
         cache = self._caches.pop(key, None)
         if cache is None:
@@ -201,7 +381,7 @@ class Decoder:
             torch.cuda.empty_cache()
 
     def warm_up(self, pad_id: int, max_new_tokens: int, widths: Iterable[int] = (64,)) -> float:
-        """Decode a dummy batch at each warm-up batch bucket and width, so the graphs are compiled
+        """Decode dummy prompts at each warm-up batch bucket and width, so the decode step is compiled
         before the first record; returns the seconds spent. Nothing to warm where nothing compiles.
 
         The cache is sized for ``max_new_tokens`` (the shape the job will use) though only two
@@ -212,11 +392,18 @@ class Decoder:
         start = time.perf_counter()
         for width in widths:
             for rows in self.config.warmup_batches:
-                ids = torch.full((rows, width), pad_id + 1, dtype=torch.long, device=self.model.device)
-                with torch.inference_mode():
-                    self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=2,
-                                        min_new_tokens=2, do_sample=False, pad_token_id=pad_id,
-                                        **self.generate_kwargs(rows, width, max_new_tokens))
+                self.decode([[pad_id + 1] * width] * rows, 2, (), (), pad_id, None, room=max_new_tokens)
         seconds = time.perf_counter() - start
         _LOG.info("decode warm-up: batches %s, widths %s in %.1f s", self.config.warmup_batches, list(widths), seconds)
         return seconds
+
+
+@dataclass
+class _Slots:
+    """The compiled loop's slots: the prompt each decodes (None: free), where each row's columns
+    start, the column the next step writes, and each slot's continuation (``history``)."""
+
+    rows: list[int | None]
+    column: int
+    starts: list[int]
+    history: torch.Tensor

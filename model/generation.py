@@ -1,21 +1,21 @@
 """Batched greedy generation that returns only the continuation of each prompt.
 
-Prompts of different lengths share a batch through left padding and an attention mask,
-so every row's continuation starts at the same column; ``generate`` derives position ids
-from the mask, which keeps a row's greedy output the same alone or in any batch.
+Prompts of different lengths share a batch through left padding and an attention mask, with
+position ids derived from the mask, which keeps a row's greedy output the same alone or in any
+batch; a row leaves the batch the step it ends (model/decode.py).
 
 Decoding is constrained to the completion's tag grammar (SPEC §4): a prompt-only tag is
 never written and each completion tag at most once. A small model that loses its place
 otherwise loops (``<title> X <title> X ...``) until the token limit, which the parser can
 only flag as ``partial``; with the rule it has to move on to the next field instead.
 
-Two more processors ride along in the same ``generate`` call (no second forward pass):
+The decode loop (model/decode.py) records, step by step, the log-probability of the token greedy
+picked (one float per row and step, no full-vocabulary scores kept). The probability is the
+model's own, taken *before* the tag grammar: the grammar only removes tokens, and the mass the
+model put on a tag it may no longer write is exactly the doubt confidence should show
+(bench/results/confidence.md). One more processor rides along in the same loop (no second
+forward pass):
 
-* ``ChosenLogProbs`` records, step by step, the log-probability of the token greedy picked
-  (one float per row and step, instead of ``output_scores``' full-vocabulary tensor per
-  step: 1.7 GB at GPT-J-6B batch 64). The probability is the model's own, taken *before*
-  the tag grammar: the grammar only removes tokens, and the mass the model put on a tag it
-  may no longer write is exactly the doubt confidence should show (bench/results/confidence.md).
 * ``LoopGuard`` moves a row whose continuation has started repeating itself (an n-gram
   repeated back to back, or a long stretch written a second time: ``LoopRule``) on to its
   next field, by forcing a completion tag that comes after the ones it wrote (end-of-text
@@ -29,13 +29,13 @@ Two more processors ride along in the same ``generate`` call (no second forward 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import LogitsProcessor, PreTrainedModel, PreTrainedTokenizerBase
 
 from formats.review import FieldTokens
-from model.decode import Decoder
+from model.decode import DecodeConfig, Decoder, left_pad  # noqa: F401  (left_pad: part of this module's API)
 from formats.tags import COMPLETION_FIELDS, COMPLETION_TAGS, END_TAG, LANGUAGE_TAG, PROMPT_ONLY_TAGS, tag
 
 
@@ -109,9 +109,11 @@ class TagGrammar(LogitsProcessor):
 
     Only tags the tokenizer holds as single tokens are constrained (a trained checkpoint adds
     them all); with a tokenizer that spells them in pieces decoding is left unconstrained.
+    ``prompt_width``: columns of ``input_ids`` before the continuation (``generate`` passes prompt
+    and continuation; the job's decode loop passes the continuation alone).
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt_width: int):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt_width: int = 0):
         self.prompt_width = prompt_width
         self.never = [i for name in PROMPT_ONLY_TAGS for i in _single_token_ids(tokenizer, tag(name))]
         groups = [_single_token_ids(tokenizer, text) for text in (LANGUAGE_TAG, *map(tag, COMPLETION_TAGS))]
@@ -129,49 +131,6 @@ class TagGrammar(LogitsProcessor):
         return scores.masked_fill(banned, float("-inf"))
 
 
-class ModelLogProbs(LogitsProcessor):
-    """Placed first: keeps this step's raw scores and their log-normaliser (one step only).
-
-    A chosen token's log-probability is its score minus the log-normaliser, so no
-    vocabulary-wide log-softmax is written per step. The processors after this one return
-    new tensors (``masked_fill``, ``where``, ``clone``), so the kept scores stay the model's.
-    """
-
-    def __init__(self) -> None:
-        self.scores: torch.Tensor | None = None
-        self.normaliser: torch.Tensor | None = None
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self.scores, self.normaliser = scores, torch.logsumexp(scores.float(), dim=-1)
-        return scores
-
-
-class ChosenLogProbs(LogitsProcessor):
-    """Placed last: records the log-probability of the token greedy decoding picks at this step.
-
-    Greedy takes the arg-max of the scores this processor returns, so the pick is known here.
-    The probability is read from ``model`` (before any other processor) when given, else
-    from the processed scores.
-    """
-
-    def __init__(self, model: ModelLogProbs | None = None):
-        self.model = model
-        self.steps: list[torch.Tensor] = []
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        chosen = scores.argmax(dim=-1, keepdim=True)
-        if self.model is not None:
-            source, normaliser = self.model.scores, self.model.normaliser
-        else:
-            source, normaliser = scores, torch.logsumexp(scores.float(), dim=-1)
-        self.steps.append(source.gather(1, chosen).squeeze(1).float() - normaliser)
-        return scores
-
-    def table(self) -> list[list[float]]:
-        """Rows × steps, on the CPU."""
-        return torch.stack(self.steps, dim=1).cpu().tolist() if self.steps else []
-
-
 class LoopGuard(LogitsProcessor):
     """Moves any row whose continuation ends in a loop (``LoopRule``) on to its next field.
 
@@ -182,8 +141,8 @@ class LoopGuard(LogitsProcessor):
     Every period 1..max_period is checked at once: position j of the trailing window repeats
     the token ``period`` places before it; a row loops at ``period`` when the last
     ``(copies - 1) * period`` positions all do. Positions before the continuation are filled
-    with distinct negative numbers, so they never match. The index tensors move to the
-    scores' device once, on the first step.
+    with distinct negative numbers, so they never match (as are the decode loop's fillers, which
+    count as no tokens). The index tensors move to the scores' device once, on the first step.
     """
 
     def __init__(self, prompt_width: int, end_id: int, tag_ids: Sequence[Sequence[int]] = (),
@@ -217,7 +176,8 @@ class LoopGuard(LogitsProcessor):
         for span, times in self.echoes:
             if continuation.shape[1] >= span * times:
                 windows = continuation.unfold(1, span, 1)  # rows × positions × span
-                looping |= (windows == windows[:, -1:]).all(dim=2).sum(dim=1) >= times
+                written = (continuation >= 0).sum(dim=1)  # tokens, not the decode loop's negative fillers
+                looping |= ((windows == windows[:, -1:]).all(dim=2).sum(dim=1) >= times) & (written >= span * times)
         if not looping.any():  # the usual step: no vocabulary-wide work
             return scores
         return torch.where(looping[:, None], self._move_on(continuation, scores), scores)
@@ -250,18 +210,6 @@ def repeated_tail(tokens: Sequence[int], rule: LoopRule = DEFAULT_LOOP_RULE) -> 
     return 0
 
 
-def left_pad(batch_input_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input ids and attention mask, padded on the left to the longest row."""
-    width = max(len(ids) for ids in batch_input_ids)
-    input_ids = torch.full((len(batch_input_ids), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(batch_input_ids), width), dtype=torch.long)
-    for row, ids in enumerate(batch_input_ids):
-        if ids:
-            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, width - len(ids):] = 1
-    return input_ids, attention_mask
-
-
 def completion_tag_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[tuple[int, ...], ...]:
     """Each completion tag's single-token ids, in SPEC §4 order (the loop guard's ``tag_ids``);
     a tag the tokenizer spells in pieces has none."""
@@ -269,7 +217,7 @@ def completion_tag_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[tuple[int, .
 
 
 @dataclass(frozen=True)
-class _Vocabulary:
+class Vocabulary:
     """The token ids generation treats specially, read once per call from the tokenizer."""
 
     stops: list[int]
@@ -278,19 +226,11 @@ class _Vocabulary:
     tags_in_order: tuple[tuple[int, ...], ...]  # each completion tag's ids, in SPEC §4 order
 
     @classmethod
-    def of(cls, tokenizer: PreTrainedTokenizerBase) -> "_Vocabulary":
+    def of(cls, tokenizer: PreTrainedTokenizerBase) -> "Vocabulary":
         tags_in_order = completion_tag_ids(tokenizer)
         field_of_tag = {i: name for ids, (_, name) in zip(tags_in_order, COMPLETION_FIELDS) for i in ids}
         return cls(stop_token_ids(tokenizer), field_of_tag, frozenset(_single_token_ids(tokenizer, LANGUAGE_TAG)),
                    tuple(ids for ids in tags_in_order if ids))
-
-
-def generate_kwargs(input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
-                    stops: list[int], pad_token_id: int, processors: LogitsProcessorList) -> dict[str, Any]:
-    """Every argument of the one ``model.generate`` call (greedy, cached, our processors)."""
-    return dict(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
-                do_sample=False, num_beams=1, use_cache=True, eos_token_id=stops, pad_token_id=pad_token_id,
-                logits_processor=processors)
 
 
 def generate_batch(
@@ -302,44 +242,27 @@ def generate_batch(
     probabilities: str | None = "model",
     decoder: Decoder | None = None,
 ) -> list[Generation]:
-    """Greedy-decode every row; the batch stops as soon as every row has emitted a stop token.
+    """Greedy-decode every row to a stop token or ``max_new_tokens``; one ``Generation`` per row, in order.
 
     ``loop_rule=None`` turns the loop guard off. ``probabilities``: ``"model"`` (before the tag
     grammar, the default), ``"decoded"`` (after it, for the measurement in bench/confidence.py)
     or None (none recorded: no confidences; with ``loop_rule=None`` it is the decoding from before
-    both, which bench/trust_cost.py times as "before"). ``decoder``: the decode path (model/decode.py; eager
-    when None), which may pad the batch to its bucket; its extra rows are dropped here.
+    both, which bench/trust_cost.py times as "before"). ``decoder``: the decode loop (model/decode.py;
+    eager when None).
     """
-    vocabulary = _Vocabulary.of(tokenizer)
-    rows = len(batch_input_ids)
-    input_ids, attention_mask = left_pad(batch_input_ids, tokenizer.pad_token_id)
-    if decoder is not None:
-        input_ids, attention_mask = decoder.pad(input_ids, attention_mask, tokenizer.pad_token_id, max_new_tokens)
-    width = input_ids.shape[1]
-    raw = ModelLogProbs() if probabilities == "model" else None
-    recorder = ChosenLogProbs(raw) if probabilities is not None else None
-    processors = LogitsProcessorList([
-        *([raw] if raw is not None else []),
-        TagGrammar(tokenizer, width),
-        *([LoopGuard(width, vocabulary.stops[0], vocabulary.tags_in_order, loop_rule)]
-          if loop_rule is not None else []),
-        *([recorder] if recorder is not None else []),
-    ])
-    device = model.device
-    kwargs = generate_kwargs(input_ids.to(device), attention_mask.to(device), max_new_tokens,
-                             vocabulary.stops, tokenizer.pad_token_id, processors)
-    with torch.inference_mode():
-        output = decoder.generate(kwargs, rows) if decoder is not None else model.generate(**kwargs)
-    new_tokens = output[:rows, width:].tolist()
-    logprobs = recorder.table()[:rows] if recorder is not None else [[] for _ in range(rows)]
-    return [_finish_row(row, scores, vocabulary, tokenizer, max_new_tokens, loop_rule)
-            for row, scores in zip(new_tokens, logprobs)]
+    vocabulary = Vocabulary.of(tokenizer)
+    decoder = decoder or Decoder(DecodeConfig(mode="eager"), model)
+    processors = [TagGrammar(tokenizer),
+                  *([LoopGuard(0, vocabulary.stops[0], vocabulary.tags_in_order, loop_rule)] if loop_rule else [])]
+    decoded = decoder.decode(batch_input_ids, max_new_tokens, processors, vocabulary.stops, tokenizer.pad_token_id,
+                             probabilities)
+    return [finish_row(row.tokens, row.logprobs, vocabulary, tokenizer, max_new_tokens, loop_rule) for row in decoded]
 
 
-def _finish_row(tokens: list[int], logprobs: list[float], vocabulary: _Vocabulary,
+def finish_row(tokens: list[int], logprobs: list[float], vocabulary: Vocabulary,
                 tokenizer: PreTrainedTokenizerBase, max_new_tokens: int, loop_rule: LoopRule | None) -> Generation:
-    """Cut a row at its first stop token (rows that ended early are padded after it), and the
-    copies of each loop the guard stopped (``looped``)."""
+    """Cut a row at its first stop token (``generate`` pads rows that ended early after it), and
+    the copies of each loop the guard stopped (``looped``)."""
     end = next((i for i, token in enumerate(tokens) if token in vocabulary.stops), None)
     counted = len(tokens) if end is None else end + 1
     cut = _cut_repeats(tokens[:counted], end, vocabulary, loop_rule)
@@ -355,7 +278,7 @@ def _finish_row(tokens: list[int], logprobs: list[float], vocabulary: _Vocabular
     )
 
 
-def _cut_repeats(tokens: Sequence[int], end: int | None, vocabulary: _Vocabulary,
+def _cut_repeats(tokens: Sequence[int], end: int | None, vocabulary: Vocabulary,
                  loop_rule: LoopRule | None) -> set[int]:
     """Positions of the copies the loop guard stopped: the repeated tail before each tag (or
     end) it forced. A tag or end the model wrote itself never follows a looping tail, since
@@ -367,7 +290,7 @@ def _cut_repeats(tokens: Sequence[int], end: int | None, vocabulary: _Vocabulary
     return {j for i in moves for j in range(i - repeated_tail(tokens[:i], loop_rule), i)}
 
 
-def field_tokens(tokens: Sequence[int], logprobs: Sequence[float], vocabulary: _Vocabulary) -> tuple[FieldTokens, ...]:
+def field_tokens(tokens: Sequence[int], logprobs: Sequence[float], vocabulary: Vocabulary) -> tuple[FieldTokens, ...]:
     """Group a row's log-probabilities by the completion tag that opened them.
 
     A field's value tokens run from its tag to the next tag or stop token, whose

@@ -1,8 +1,9 @@
-"""The compiled decode path (model/decode.py): same greedy outputs as eager, bounded shapes, and the job's guards kept.
+"""The job's decode loop (model/decode.py): finished rows leave the batch (eager), freed slots are refilled
+(compiled), and every row's answer equals today's ``generate`` loop (bench/generate_loop.py).
 
-On CPU ``--decode compiled`` runs the static KV cache with bucket padding (transformers
-compiles only on accelerators), so these tests pin down everything but the compiler itself:
-bench/gpu_check.sh checks that on a GPU, and its ``--tiny`` mode runs here.
+On CPU ``--decode compiled`` runs the static KV cache and the slot refill without the compiler
+(transformers compiles only on accelerators), so these tests pin down everything but the compiler
+itself: bench/gpu_check.sh checks that on a GPU, and its ``--tiny`` mode runs here.
 """
 from __future__ import annotations
 
@@ -15,17 +16,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.common import prompted, synthetic_records
+from bench.common import prompted
+from bench.generate_loop import GenerateEngine
+from formats.parse import parse_completion
+from formats.review import THRESHOLD_FIELDS, ReviewInput, route
 from model.checkpoint import read_metadata
 from model.config import EngineConfig
 from model.decode import DecodeConfig, Decoder, bucket
 from model.engines import Engine, load_engine
-from model.generation import left_pad
 from model.verify import EngineMismatchError, load_verified_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = str(ROOT / "data" / "models" / "demo-gptj")
 SAMPLE = ROOT / "data" / "sample" / "records.parquet"
+REALISTIC = ROOT / "data" / "eval" / "realistic" / "records.parquet"
+# log-probabilities of one row in other batch shapes go through matmuls of other shapes: fp32 rounding
+# (a few ulps of values around 1-10), far below what a mix-up between rows would give (0.1 and more)
+LOGPROB_TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +41,11 @@ def demo() -> Engine:
 
 
 @pytest.fixture(scope="module")
-def demo_budget(demo) -> tuple[int, int]:
-    max_new_tokens = read_metadata(DEMO)["max_new_tokens"]
-    return max_new_tokens, demo.model.config.n_positions - max_new_tokens
+def demo_records(demo) -> dict[str, list]:
+    """A subset of the bundled sample and of the realistic set, prompted as the job prompts them."""
+    prompt_budget = demo.model.config.n_positions - read_metadata(DEMO)["max_new_tokens"]
+    return {"sample": prompted(SAMPLE, DEMO, prompt_budget)[:24],
+            "realistic": prompted(REALISTIC, DEMO, prompt_budget)[:12]}
 
 
 def with_decoder(engine: Engine, config: DecodeConfig) -> Engine:
@@ -54,16 +63,37 @@ def sorted_batches(records, sizes=(1, 3, 5, 8, 11, 12)):
     return batches
 
 
-def generate_all(engine: Engine, batches, max_new_tokens: int):
+def generate_all(engine, batches, max_new_tokens: int):
     return [g for batch in batches for g in engine.generate([r.input_ids for r in batch], max_new_tokens)]
 
 
-def assert_same_generations(eager, compiled):
-    assert compiled == eager  # text, token count, hit_limit, looped: token-for-token greedy equality
-    for a, b in zip(eager, compiled):
+def assert_same_generations(today, new):
+    """Token-for-token greedy equality (text, token count, hit_limit, looped) and the confidences with it."""
+    assert new == today
+    for a, b in zip(today, new):
         assert len(a.token_logprobs) == len(b.token_logprobs)
-        assert max((abs(x - y) for x, y in zip(a.token_logprobs, b.token_logprobs)), default=0.0) < 1e-4
-        assert [(f.field, len(f.values)) for f in a.fields] == [(f.field, len(f.values)) for f in b.fields]
+        assert b.token_logprobs == pytest.approx(a.token_logprobs, abs=LOGPROB_TOLERANCE, rel=0)
+        assert [(f.field, len(f.values), f.end is None) for f in a.fields] == \
+            [(f.field, len(f.values), f.end is None) for f in b.fields]
+        for mine, theirs in zip(b.fields, a.fields):
+            assert (mine.tag, *mine.values) == pytest.approx((theirs.tag, *theirs.values), abs=LOGPROB_TOLERANCE)
+
+
+def assert_same_review(new: dict, today: dict) -> None:
+    """Every decision column equal; the confidences (floats) within the log-probabilities' rounding."""
+    floats = sorted(key for key, value in today.items() if isinstance(value, float))
+    assert {k: v for k, v in new.items() if k not in floats} == {k: v for k, v in today.items() if k not in floats}
+    assert [new[k] for k in floats] == pytest.approx([today[k] for k in floats], abs=LOGPROB_TOLERANCE)
+
+
+def review_columns(record, generation) -> dict:
+    """The review decision the job writes for one record (pipeline/transforms.py)."""
+    parsed = parse_completion(generation.text, record.language, generation.hit_limit)
+    review = route(ReviewInput(
+        values={name: getattr(parsed, name) for name in THRESHOLD_FIELDS}, date_iso=parsed.date_iso,
+        tokens=generation.fields, back=record.back_lines, front=record.front_lines, parse_status=parsed.status,
+        truncated=record.truncated, looped=generation.looped, hit_limit=generation.hit_limit))
+    return review.columns()
 
 
 def test_a_bucket_is_the_smallest_one_that_holds_the_value_and_multiples_of_the_last_beyond():
@@ -77,62 +107,113 @@ def test_auto_compiles_on_cuda_only():
     assert DecodeConfig(mode="compiled").resolve(torch.device("cpu")) == "compiled"
     with pytest.raises(ValueError, match="unknown decode mode"):
         DecodeConfig(mode="fast")
+    with pytest.raises(ValueError, match="slots"):
+        DecodeConfig(slots=0)
 
 
-def test_padding_to_buckets_adds_copies_of_the_first_row_and_masked_columns_on_the_left(tiny_checkpoint):
-    engine = load_engine(str(tiny_checkpoint), EngineConfig(device="cpu", decode="compiled"))
-    ids, mask = left_pad([[5, 6, 7], [8], [9, 9]], pad_id=0)
-    padded, padded_mask = engine.decoder.pad(ids, mask, pad_id=0, max_new_tokens=16)
-    assert padded.shape == padded_mask.shape == (4, 64)
-    assert padded[:3, -3:].tolist() == ids.tolist() and padded[3].tolist() == padded[0].tolist()
-    assert padded_mask[:, :61].sum() == 0 and padded_mask[:3, -3:].tolist() == mask.tolist()
-    # never wider than the positions leave room for: n_positions 256 - 16 new tokens
-    wide, _ = engine.decoder.pad(*left_pad([[1] * 230], pad_id=0), pad_id=0, max_new_tokens=16)
-    assert wide.shape == (1, 240)
-    eager = Decoder(DecodeConfig(mode="eager"), engine.model)
-    assert eager.pad(ids, mask, 0, 16)[0] is ids
+@pytest.fixture(scope="module")
+def today(demo, demo_records) -> dict[str, list]:
+    """Today's ``generate`` loop on the demo records, batched like the job (length-sorted, mixed sizes)."""
+    max_new_tokens = read_metadata(DEMO)["max_new_tokens"]
+    baseline = GenerateEngine(demo.model, demo.tokenizer)
+    return {name: generate_all(baseline, sorted_batches(records), max_new_tokens)
+            for name, records in demo_records.items()}
 
 
-def test_compiled_decoding_equals_eager_on_the_bundled_sample(demo, demo_budget):
-    max_new_tokens, prompt_budget = demo_budget
-    records = prompted(SAMPLE, DEMO, prompt_budget)[:40]
-    batches = sorted_batches(records)
-    eager = generate_all(demo, batches, max_new_tokens)
-    compiled = generate_all(with_decoder(demo, DecodeConfig(mode="compiled")), batches, max_new_tokens)
-    assert sum(g.output_tokens for g in eager) > 40 * 10  # real completions, not empty rows
-    assert_same_generations(eager, compiled)
+@pytest.mark.parametrize("records", ["sample", "realistic"])
+@pytest.mark.parametrize("config", [DecodeConfig(mode="eager"), DecodeConfig(mode="compiled", slots=4)],
+                         ids=["eager", "compiled_refill"])
+def test_every_row_answers_as_with_todays_generate_loop(demo, demo_records, today, records, config):
+    """Same tokens, log-probabilities, fields, loop-guard actions and review decisions as ``generate``,
+    with finished rows leaving the batch (eager) or their slots refilled from the batch (compiled)."""
+    max_new_tokens = read_metadata(DEMO)["max_new_tokens"]
+    batches = sorted_batches(demo_records[records])
+    engine = with_decoder(demo, config)
+    new = generate_all(engine, batches, max_new_tokens)
+    assert_same_generations(today[records], new)
+    ordered = [record for batch in batches for record in batch]
+    for record, mine, theirs in zip(ordered, new, today[records]):
+        assert_same_review(review_columns(record, mine), review_columns(record, theirs))
+    # the check has teeth: real completions with fields, rows that end at different steps
+    assert sum(len(g.fields) for g in new) >= 2 * len(new)
+    assert len({g.output_tokens for g in new}) > len(new) // 3
 
 
-def test_compiled_decoding_equals_eager_on_heavy_tailed_bench_records(demo, demo_budget, tmp_path):
-    max_new_tokens, prompt_budget = demo_budget
-    records = prompted(synthetic_records(30, seed=4, folder=tmp_path), DEMO, prompt_budget)
-    assert max(len(r.input_ids) for r in records) > 2 * min(len(r.input_ids) for r in records)
-    batches = sorted_batches(records)
-    eager = generate_all(demo, batches, max_new_tokens)
-    compiled = generate_all(with_decoder(demo, DecodeConfig(mode="compiled")), batches, max_new_tokens)
-    assert_same_generations(eager, compiled)
+def test_an_eager_row_leaves_the_batch_the_step_it_ends(demo, demo_records):
+    """Every decode step after the prefill computes live rows only: one row-step per token after the first."""
+    max_new_tokens = read_metadata(DEMO)["max_new_tokens"]
+    batch = sorted(demo_records["sample"][:8], key=lambda r: len(r.input_ids))
+    engine = with_decoder(demo, DecodeConfig(mode="eager"))
+    generations = engine.generate([r.input_ids for r in batch], max_new_tokens)
+    assert len({g.output_tokens for g in generations}) > 1
+    assert engine.decoder.counts.slot_steps == sum(g.output_tokens - 1 for g in generations)
+    assert engine.decoder.counts.steps == max(g.output_tokens for g in generations) - 1
 
 
-def test_bucket_padding_does_not_change_a_rows_output(tiny_checkpoint):
+def test_a_freed_slot_takes_the_next_waiting_prompt_so_the_batch_stays_full(tiny_checkpoint):
+    """Six prompts through two slots; every row runs to the limit (8 tokens: its prefill's and 7 steps),
+    so with refills the call takes 3 × 7 steps of 2 full slots, not 6 × 7 steps or 7 steps of 6 rows."""
     engine = load_engine(str(tiny_checkpoint), EngineConfig(device="cpu", decode="eager"))
+    word = engine.tokenizer.bos_token_id
+    prompts = [[word] + list(range(10, 10 + n)) for n in (2, 9, 4, 30, 12, 7)]
+    refill = with_decoder(engine, DecodeConfig(mode="compiled", slots=2))
+    generations = refill.generate(prompts, 8)
+    assert all(g.output_tokens == 8 for g in generations)
+    assert (refill.decoder.counts.steps, refill.decoder.counts.slot_steps) == (21, 42)
+    assert_same_generations([engine.generate([p], 8)[0] for p in prompts], generations)
+
+
+def test_refills_move_the_cache_columns_both_ways_without_changing_a_row(tiny_checkpoint):
+    """One slot, prompts growing from 3 to 60 tokens: the write column runs out and is moved back,
+    then a longer prompt needs it moved forward; each row still equals its own decoding alone."""
+    engine = load_engine(str(tiny_checkpoint), EngineConfig(device="cpu", decode="eager"))
+    prompts = [[engine.tokenizer.bos_token_id] + list(range(10, 10 + n)) for n in (2, 4, 40, 60, 5)]
+    moves = []
+    original = Decoder._move
+
+    def recorded(cache, mask, state, shift):
+        moves.append(shift)
+        original(cache, mask, state, shift)
+
+    refill = with_decoder(engine, DecodeConfig(mode="compiled", slots=1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Decoder, "_move", staticmethod(recorded))
+        generations = refill.generate(prompts, 8)
+    assert any(shift < 0 for shift in moves) and any(shift > 0 for shift in moves)
+    assert_same_generations([engine.generate([p], 8)[0] for p in prompts], generations)
+
+
+@pytest.mark.parametrize("checkpoint", ["tiny_checkpoint", "tiny_llama_checkpoint"])
+def test_bucket_padding_and_slots_do_not_change_a_rows_output(checkpoint, request):
+    """GPT-J and Llama alike (the loop only uses the model's forward): alone, in a batch, padded to
+    buckets, or through fewer slots, a row's tokens are the same and its log-probabilities within rounding."""
+    engine = load_engine(str(request.getfixturevalue(checkpoint)), EngineConfig(device="cpu", decode="eager"))
     prompts = [[engine.tokenizer.bos_token_id] + list(range(10, 10 + n)) for n in (3, 17, 40)]
-    unpadded = with_decoder(engine, DecodeConfig(mode="compiled", batch_buckets=(), width_buckets=()))
-    padded = with_decoder(engine, DecodeConfig(mode="compiled", batch_buckets=(8,), width_buckets=(128,)))
-    alone = [unpadded.generate([p], 16)[0] for p in prompts]
-    assert unpadded.generate(prompts, 16) == alone
-    assert padded.generate(prompts, 16) == alone
-    assert engine.generate(prompts, 16) == alone
+    alone = [engine.generate([p], 16)[0] for p in prompts]
+    assert all(len(g.token_logprobs) == g.output_tokens for g in alone)
+    for config in (DecodeConfig(mode="eager"),
+                   DecodeConfig(mode="compiled", batch_buckets=(), width_buckets=()),
+                   DecodeConfig(mode="compiled", batch_buckets=(8,), width_buckets=(128,)),
+                   DecodeConfig(mode="compiled", slots=2)):
+        assert_same_generations(alone, with_decoder(engine, config).generate(prompts, 16))
 
 
 def test_one_static_cache_per_shape_is_reused_and_the_kept_ones_are_bounded(tiny_checkpoint):
+    """Same (slots, columns): the same cache tensors (CUDA graphs recorded against them stay valid)."""
     engine = load_engine(str(tiny_checkpoint), EngineConfig(device="cpu", decode="eager"))
-    compiled = with_decoder(engine, DecodeConfig(mode="compiled", kept_caches=2))
-    first = compiled.decoder.generate_kwargs(4, 64, 16)["cache"]
-    assert compiled.decoder.generate_kwargs(4, 64, 16)["cache"] is first  # same tensors: CUDA graphs stay valid
-    for width in (128, 192, 256):
-        compiled.decoder.generate_kwargs(4, width, 16)
-    assert len(compiled.decoder._caches) == 2
-    assert compiled.decoder.generate_kwargs(4, 64, 16)["cache"] is not first
+    decoder = Decoder(DecodeConfig(mode="compiled", kept_caches=2), engine.model)
+    first = decoder._cache(4, 80)
+    assert decoder._cache(4, 80) is first
+    for columns in (144, 208, 272):
+        decoder._cache(4, columns)
+    assert len(decoder._caches) == 2
+    assert decoder._cache(4, 80) is not first
+    prompts = [[engine.tokenizer.bos_token_id, 11, 12]] * 3
+    Engine("hf", engine.model, engine.tokenizer, decoder).generate(prompts, 16)
+    assert (4, 64 + 16) in decoder._caches  # three rows: batch bucket 4; width bucket 64 + 16 new tokens
+    refill = Decoder(DecodeConfig(mode="compiled", slots=2), engine.model)
+    Engine("hf", engine.model, engine.tokenizer, refill).generate(prompts, 16)
+    assert list(refill._caches) == [(2, 64 + 2 * 16)]  # a prompt waits: room for a moved row
 
 
 def test_an_out_of_memory_error_frees_the_kept_caches_and_reaches_the_batch_splitter(tiny_checkpoint, monkeypatch):
@@ -141,10 +222,10 @@ def test_an_out_of_memory_error_frees_the_kept_caches_and_reaches_the_batch_spli
     engine.generate(prompts, 4)
     assert engine.decoder._caches
 
-    def out_of_memory(**kwargs):
+    def out_of_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory (injected)")
 
-    monkeypatch.setattr(engine.model, "generate", out_of_memory)
+    monkeypatch.setattr(Decoder, "_forward", out_of_memory)
     with pytest.raises(torch.OutOfMemoryError):
         engine.generate(prompts, 4)
     assert not engine.decoder._caches
@@ -188,8 +269,10 @@ def test_the_gpu_check_script_runs_every_stage_in_its_tiny_cpu_mode(tmp_path):
     assert {("hf", "job"), ("hf", "bare"), ("compiled", "job"), ("compiled", "bare"), ("deepspeed", "job"),
             ("hf_repeat", "job")} <= engines
     assert payload["parity"]["compiled"]["share_equal"] == 1.0
-    assert [row["engine"] for row in payload["mix"]] == ["hf", "compiled"]
-    assert payload["mix"][1]["rows_equal_to_eager"] == f"{payload['mix'][1]['records']}/{payload['mix'][1]['records']}"
+    assert [row["engine"] for row in payload["mix"]] == ["hf", "hf_generate", "compiled", "compiled_refill"]
+    for row in payload["mix"][1:]:
+        assert row["rows_equal_to_eager"] == f"{row['records']}/{row['records']}"
+    assert payload["mix"][0]["slot_use"] == 1.0  # eager: finished rows left the batch
     assert set(payload["continuous_batching"]) == {"fixed", "mix"}
     assert not payload["versions"]["deepspeed"].startswith("unavailable")
     assert (tmp_path / "gpu_check_tiny.md").exists() and (tmp_path / "gpu_check.log").exists()
