@@ -5,7 +5,8 @@ the review queue's OCR join, the workbench) shares one conversion: a column that
 taken as it is; one that does not is re-read with its strings as bytes, and then value by
 value; a value that cannot be converted is a ``bad_value`` problem of its row, undecodable
 bytes in a carried column a ``bad_encoding`` one, and a carried value that would not convert
-back to its column's type (as the Parquet sink converts) a ``bad_value`` too.
+back to its column's type (as the Parquet sink converts) a ``bad_value`` too. A nanosecond
+timestamp, time or duration passes as its stored integer (``ns_as_int64``).
 """
 from __future__ import annotations
 
@@ -33,6 +34,40 @@ class Problem:
 
     reason: str
     detail: str
+
+
+def ns_as_int64(arrow_type: pa.DataType) -> pa.DataType:
+    """``arrow_type`` with every nanosecond timestamp, time and duration replaced by int64 (also inside lists
+    and structs).
+
+    Python's datetime, time and timedelta stop at microseconds (Arrow needs pandas for more), so such
+    a value would be unconvertible; as its stored nanoseconds it passes unchanged, and the Parquet sink
+    writes an integer back to the same type as the same value.
+    """
+    if (pa.types.is_timestamp(arrow_type) or pa.types.is_time64(arrow_type)
+            or pa.types.is_duration(arrow_type)) and arrow_type.unit == "ns":
+        return pa.int64()
+    if pa.types.is_list(arrow_type):
+        return pa.list_(arrow_type.value_field.with_type(ns_as_int64(arrow_type.value_type)))
+    if pa.types.is_large_list(arrow_type):
+        return pa.large_list(arrow_type.value_field.with_type(ns_as_int64(arrow_type.value_type)))
+    if pa.types.is_struct(arrow_type):
+        return pa.struct([field.with_type(ns_as_int64(field.type)) for field in arrow_type])
+    return arrow_type
+
+
+def as_ns_integers(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` cast to ``ns_as_int64`` of its type; unchanged if that cast is not valid (a struct with a
+    field name used twice: its values then fail one by one, see ``column_values``)."""
+    plain = ns_as_int64(column.type)
+    if plain == column.type:
+        return column
+    try:
+        cast = column.cast(plain)
+        cast.validate()
+    except pa.ArrowException:
+        return column
+    return cast
 
 
 def as_binary_type(arrow_type: pa.DataType) -> pa.DataType:
@@ -80,6 +115,7 @@ def _one_value(column: pa.ChunkedArray, n: int) -> Any:
 
 def column_values(column: pa.ChunkedArray) -> tuple[list[Any], bool]:
     """The column as Python values (``Unconvertible`` where a value is not), and whether strings came as bytes."""
+    column = as_ns_integers(column)
     try:
         return column.to_pylist(), False
     except Exception:  # a bad value somewhere in the column: see the module docstring

@@ -20,7 +20,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -32,9 +32,11 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from formats.elements import PromptedRecord
+from formats.records import record_json
 from formats.schemas import RUN_DATE_FIELD, WITHDRAWN_FIELD
 from pipeline import catalog as cat
-from pipeline.dead_letter import METRICS_NAMESPACE
+from pipeline.dead_letter import DEAD as DEAD_OUTPUT
+from pipeline.dead_letter import METRICS_NAMESPACE, dead_letter
 from pipeline.footers import rows_per_file
 from pipeline.job import JobPlan, Written, build_rows, execute, format_summary, new_run_id, plan_job
 from pipeline.manifest import Manifest
@@ -50,6 +52,12 @@ EXIT_BAD_INPUT = 2  # bad input, options or warehouse
 # 3: an unforeseen error, reported as a redacted traceback (pipeline.redaction.EXIT_FAILED)
 EXIT_LOST_RACE = 4  # another run committed this night first: nothing committed
 
+# A night later than today (UTC) by more than this, or before EARLIEST_NIGHT, is refused unless
+# --allow_any_run_date: a typo night (2204-03-02) would outrank every real night in ``latest`` for good.
+# One day covers a night started before midnight UTC where the local date is already tomorrow.
+RUN_DATE_MARGIN = timedelta(days=1)
+EARLIEST_NIGHT = date(2000, 1, 1)
+
 STATE_COLUMNS = ["id", "input_hash", "model_version", "run_date", "processed_at", "withdrawn"]
 DEAD_STATE_COLUMNS = ["id", "run_date", "failed_at"]
 RECORD, WITHDRAWN, DEAD = "record", "withdrawn", "dead"
@@ -64,6 +72,14 @@ class BackfillOptions(PipelineOptions):
                            help="The night to commit, YYYY-MM-DD (default: today in UTC).")
         group.add_argument("--reprocess", action="store_true", default=False,
                            help="Process every record, and replace the night if it is already committed.")
+        group.add_argument("--allow_any_run_date", action="store_true", default=False,
+                           help=f"Accept a --run_date later than today (UTC) + {RUN_DATE_MARGIN.days} day or before "
+                                f"{EARLIEST_NIGHT.isoformat()} (refused by default: such a night is almost always "
+                                "a typo, and a future night outranks every real one).")
+        group.add_argument("--drop_night", action="store_true", default=False,
+                           help="Remove the committed night --run_date from both tables (one commit each) instead "
+                                "of running; latest then serves each id's row of the nights before. Needs no "
+                                "--input or --model.")
         group.add_argument("--catalog_uri", default=None,
                            help="Iceberg catalog: a SQLAlchemy URL (sqlite:///..., postgresql+psycopg2://...) or a "
                                 "REST catalog https://... (default for a local --output: sqlite:///OUTPUT/catalog.db; "
@@ -189,12 +205,38 @@ def _empty(field: pa.Field) -> Any:
     return None  # timestamps and dates are set by _Withdraw
 
 
-def _store_row(row: dict[str, Any], renames: dict[str, str], run_date: date) -> dict[str, Any]:
-    for name, stored in renames.items():
-        row[stored] = row.pop(name, None)
-    row[RUN_DATE_FIELD.name] = run_date
-    row[WITHDRAWN_FIELD.name] = False
-    return row
+class StoreRows(beam.DoFn):
+    """An output row → the row as the table stores it (``cat.RecordsLayout``), or a dead letter.
+
+    A carried value whose conversion fails (a nanosecond timestamp with a sub-microsecond part)
+    makes its row a ``bad_value`` dead letter naming the column: the table cannot hold it, and
+    rounding it would change the catalogue's data without a word. Its stage is ``read`` (SPEC §5
+    has no later one for input values): the value as read is what cannot be stored.
+    """
+
+    def __init__(self, layout: cat.RecordsLayout, run_date: date, run_id: str):
+        self._layout = layout
+        self._run_date = run_date
+        self._run_id = run_id
+
+    def process(self, row: dict[str, Any]) -> Iterable[Any]:
+        for name in self._layout.not_stored:
+            row.pop(name, None)
+        for name, convert in self._layout.conversions.items():
+            if row.get(name) is None:
+                continue
+            try:
+                row[name] = convert(row[name])
+            except (ValueError, ArithmeticError) as error:
+                yield beam.pvalue.TaggedOutput(DEAD_OUTPUT, dead_letter(
+                    "read", "bad_value", f"column {name!r}: cannot be stored in the catalogue: {error}", row.get("id"), record_json(row),
+                    self._run_id))
+                return
+        for name, stored in self._layout.renames.items():
+            row[stored] = row.pop(name, None)
+        row[RUN_DATE_FIELD.name] = self._run_date
+        row[WITHDRAWN_FIELD.name] = False
+        yield row
 
 
 @dataclass(frozen=True)
@@ -222,12 +264,14 @@ class NightGraph:
                                                           plan.model_version)))
         # Compliant lists (``list.element``): Iceberg's name mapping does not know Beam's default ``list.item``.
         parquet = dict(file_name_suffix=".parquet", use_compliant_nested_type=True)
-        (rows.records
-         | "StoreRows" >> beam.Map(_store_row, self.layout.renames, self.run_date)
-         | "WriteRecords" >> beam.io.WriteToParquet(f"{self.records_folder}/part", self.layout.schema, **parquet))
+        stored = rows.records | "StoreRows" >> beam.ParDo(
+            StoreRows(self.layout, self.run_date, plan.run_id)).with_outputs(DEAD_OUTPUT, main="rows")
+        stored.rows | "WriteRecords" >> beam.io.WriteToParquet(f"{self.records_folder}/part", self.layout.schema,
+                                                               **parquet)
         withdrawn | "WriteWithdrawn" >> beam.io.WriteToParquet(f"{self.records_folder}/withdrawn",
                                                               self.layout.schema, **parquet)
-        (rows.dead_letters
+        ((rows.dead_letters, stored[DEAD_OUTPUT])
+         | "WithStoreDeadLetters" >> beam.Flatten()
          | "DeadLetterNight" >> beam.Map(lambda row, night: {**row, RUN_DATE_FIELD.name: night}, self.run_date)
          | "WriteDeadLetter" >> beam.io.WriteToParquet(f"{self.dead_letter_folder}/part", cat.DEAD_LETTER_LAYOUT,
                                                        **parquet))
@@ -247,8 +291,8 @@ class BackfillOutcome:
 
     @property
     def exit_code(self) -> int:
-        return {"committed": EXIT_OK, "already_committed": EXIT_OK, "not_committed": EXIT_NOT_COMMITTED,
-                "lost_race": EXIT_LOST_RACE}[self.status]
+        return {"committed": EXIT_OK, "already_committed": EXIT_OK, "dropped": EXIT_OK,
+                "not_committed": EXIT_NOT_COMMITTED, "lost_race": EXIT_LOST_RACE}[self.status]
 
 
 def delete_tree(folder: str) -> None:
@@ -287,13 +331,32 @@ def remove_orphans(table: cat.Table, run_date: str, before_run_id: str) -> int:
     return removed
 
 
-def _run_date(text: Optional[str]) -> str:
+def _run_date(text: Optional[str], allow_any: bool = True) -> str:
+    """``--run_date`` as ISO text (default today in UTC); outside the plausible nights only with ``allow_any``."""
+    today = datetime.now(timezone.utc).date()
     if text is None:
-        return datetime.now(timezone.utc).date().isoformat()
+        return today.isoformat()
     try:
-        return date.fromisoformat(text).isoformat()
+        night = date.fromisoformat(text)
     except ValueError:
         raise InputError(f"--run_date {text!r}: expected YYYY-MM-DD") from None
+    if not allow_any and not EARLIEST_NIGHT <= night <= today + RUN_DATE_MARGIN:
+        raise InputError(f"--run_date {text}: outside {EARLIEST_NIGHT.isoformat()} .. "
+                         f"{(today + RUN_DATE_MARGIN).isoformat()} (today in UTC + {RUN_DATE_MARGIN.days} day); "
+                         "a typo night would outrank every real one. Pass --allow_any_run_date if it is meant")
+    return night.isoformat()
+
+
+def drop_night(catalog: cat.Catalog, run_date: str) -> BackfillOutcome:
+    """Remove ``run_date`` from both tables (``--drop_night``); earlier snapshots keep it for time travel."""
+    dropped = {name: cat.drop_night(catalog, name, run_date) for name in (cat.RECORDS, cat.DEAD_LETTER)}
+    if dropped[cat.RECORDS] is None and dropped[cat.DEAD_LETTER] is None:
+        raise InputError(f"--drop_night: run_date={run_date} has no committed rows in {cat.RECORDS} or "
+                         f"{cat.DEAD_LETTER}; nothing dropped")
+    removed = ", ".join(f"{n} rows from {name}" for name, n in dropped.items() if n is not None)
+    return BackfillOutcome("dropped", run_date, {}, redact(
+        f"run_date={run_date} dropped: {removed}; latest now serves each id's row of the other nights "
+        "(earlier snapshots still hold the night: latest --as_of SNAPSHOT)"))
 
 
 def _night_counts(records: cat.Table, dead_letter: Optional[cat.Table], run_date: str,
@@ -329,9 +392,13 @@ def run_backfill(argv: Sequence[str]) -> BackfillOutcome:
     backfill = pipeline_options.view_as(BackfillOptions)
     if not options.output:
         raise InputError("--output WAREHOUSE is required")
-    run_date = _run_date(backfill.run_date)
-    warehouse = cat.resolve_warehouse(options.output, backfill.catalog_uri)
+    run_date = _run_date(backfill.run_date, allow_any=backfill.allow_any_run_date or backfill.drop_night)
+    warehouse = cat.resolve_warehouse(options.output, backfill.catalog_uri, create=not backfill.drop_night)
     catalog = cat.open_catalog(warehouse)
+    options.run_id = options.run_id or new_run_id()
+    if backfill.drop_night:
+        cat.check_writable(catalog, options.run_id)
+        return drop_night(catalog, run_date)
     records = cat.load_table(catalog, cat.RECORDS)
     night = cat.committed_night(records, run_date)
     if night is not None and not backfill.reprocess:
@@ -345,7 +412,7 @@ def run_backfill(argv: Sequence[str]) -> BackfillOutcome:
                 f"{counts['withdrawn']} withdrawn); nothing changed. Use --reprocess to replace it."),
             night.snapshot_id)
 
-    options.run_id = options.run_id or new_run_id()
+    cat.check_writable(catalog, options.run_id)  # a read-only catalog would fail only at the commit
     plan = plan_job(options)  # input and model checked before any table is created
     layout = cat.records_layout(records.schema() if records else None, plan.inputs.carried_schema)
     records = cat.load_or_create(catalog, cat.RECORDS, layout.schema)
@@ -367,7 +434,7 @@ def run_backfill(argv: Sequence[str]) -> BackfillOutcome:
         withdrawn = sum(n for path, n in record_files.items() if path.rsplit("/", 1)[-1].startswith("withdrawn-"))
         manifest = dataclasses.replace(manifest, output=warehouse.location, extra={
             **manifest.extra, "run_date": run_date, "reprocess": backfill.reprocess, "records_withdrawn": withdrawn,
-            "stored_as": layout.renames, "earlier_files": len(graph.state_files[0]) + len(graph.state_files[1])})
+            "stored_as": layout.renames, "not_stored": list(layout.not_stored), "earlier_files": len(graph.state_files[0]) + len(graph.state_files[1])})
         if not manifest.count_invariant_holds:
             if lost := cat.rival_commit(catalog.load_table(cat.RECORDS), bases[0], run_date):
                 raise lost  # a rival's commit removed files this run had written (remove_orphans)

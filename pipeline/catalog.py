@@ -19,8 +19,10 @@ import os
 import re
 import time
 import warnings
-from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
@@ -32,6 +34,7 @@ from pyiceberg.schema import Schema, promote
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 from pyiceberg.types import IcebergType
+from sqlalchemy.engine import URL
 
 from formats.schemas import (CARRIED_PREFIX, CATALOG_NAMES, DEAD_LETTER_SCHEMA, OUTPUT_FIELDS, OUTPUT_NAMES,
                              RUN_DATE_FIELD, WITHDRAWN_FIELD, carried_name)
@@ -43,10 +46,14 @@ DEAD_LETTER = f"{NAMESPACE}.dead_letter"
 CATALOG_NAME = "backstamp"  # PYICEBERG_CATALOG__BACKSTAMP__<PROPERTY> variables add catalog properties
 SUMMARY_RUN_DATE = "backstamp.run_date"
 SUMMARY_RUN_ID = "backstamp.run_id"
+SUMMARY_DROPPED = "backstamp.dropped_run_date"  # a --drop_night snapshot
 # Our own commit loop decides what a conflict means (module docstring); pyiceberg must not rebase for us.
 TABLE_PROPERTIES = {"commit.retry.num-retries": "0"}
 COMMIT_ATTEMPTS = 20
 _GLOB_CHARS = re.compile(r"[*?\[\]{}]")
+# Iceberg metadata names files by URI: ``#`` starts a fragment (pyiceberg dropped the rest of the path and
+# wrote outside the warehouse) and ``%`` an escape that other engines decode (another folder's files).
+_URI_CHARS = re.compile(r"[#%]")
 
 
 class LostRace(Exception):
@@ -75,11 +82,18 @@ def resolve_warehouse(path: str, catalog_uri: Optional[str] = None, create: bool
     """Check ``--output``/``--catalog_uri`` before anything is read or written.
 
     A path with glob characters is refused: Beam's file sinks match their own output
-    paths as globs, so ``bs[ab]`` would look for (and clean) files of ``bsa``/``bsb``.
+    paths as globs, so ``bs[ab]`` would look for (and clean) files of ``bsa``/``bsb``. So is
+    one with ``#`` or ``%``: the tables' metadata holds URIs, which readers cut at ``#`` or
+    decode at ``%`` (``_URI_CHARS``). Nothing is created before these checks. The default
+    SQLite URI is built by SQLAlchemy, so other characters of a folder name reach it as they are.
     """
     if _GLOB_CHARS.search(path):
         raise InputError(f"--output {path!r}: glob characters (* ? [ ] {{ }}) are not allowed in a warehouse path "
                          "(Beam would read them as a pattern); choose a plain path")
+    if _URI_CHARS.search(path.removeprefix("file://")):
+        raise InputError(f"--output {path!r}: '#' and '%' are not allowed in a warehouse path (Iceberg records "
+                         "file locations as URIs, which read '#' as a fragment and '%' as an escape); "
+                         "choose a path without them")
     path = path.rstrip("/")
     if "://" in path and not path.startswith("file://"):
         if not catalog_uri:
@@ -90,7 +104,8 @@ def resolve_warehouse(path: str, catalog_uri: Optional[str] = None, create: bool
     if not create and not os.path.isdir(folder):
         raise InputError(f"--output {folder}: no such warehouse folder")
     os.makedirs(folder, exist_ok=True)
-    return Warehouse(location=f"file://{folder}", catalog_uri=catalog_uri or f"sqlite:///{folder}/catalog.db")
+    default_uri = URL.create("sqlite", database=os.path.join(folder, "catalog.db")).render_as_string()
+    return Warehouse(location=f"file://{folder}", catalog_uri=catalog_uri or default_uri)
 
 
 def open_catalog(warehouse: Warehouse) -> Catalog:
@@ -112,6 +127,26 @@ def open_catalog(warehouse: Warehouse) -> Catalog:
             raise InputError(f"--catalog_uri {warehouse.catalog_uri}: cannot open the catalog "
                              f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
     raise AssertionError("unreachable")
+
+
+def check_writable(catalog: Catalog, run_id: str) -> None:
+    """Refuse a catalog this run could not commit to, before any work (a read-only database or server).
+
+    The probe is a real write, the namespace property ``backstamp.last_run_started``: the only
+    way to know that every catalog kind (SQL, REST) accepts writes is to make one. Two runs
+    starting together may collide on it (a unique key), so only a write that fails three
+    times is a catalog that cannot be written.
+    """
+    for attempt in range(3):
+        try:
+            _create_namespace(catalog)
+            catalog.update_namespace_properties(NAMESPACE, updates={"backstamp.last_run_started": run_id})
+            return
+        except Exception as error:  # noqa: BLE001 - each catalog kind and driver says "read-only" differently
+            failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            time.sleep(0.1 * (attempt + 1))
+    raise InputError(f"the catalog cannot be written ({failure}); nothing was done: check its permissions or "
+                     "--catalog_uri")
 
 
 def load_table(catalog: Catalog, name: str) -> Optional[Table]:
@@ -158,30 +193,163 @@ def table_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([field.with_nullable(True) for field in schema])
 
 
+Convert = Callable[[Any], Any]
+
+
+def _ns_to_us(value: int) -> int:
+    """Nanoseconds (how ``pipeline.read`` passes on every ns-unit value) as microseconds, or ValueError."""
+    if value % 1000:
+        raise ValueError(f"{value} ns has a sub-microsecond part ({value % 1000} ns) that the catalogue's "
+                         "microsecond column cannot hold; round it to microseconds in the input")
+    return value // 1000
+
+
+def _duration_us(value: Any) -> int:
+    """A duration (``timedelta``, or nanoseconds as an int) as whole microseconds."""
+    return _ns_to_us(value) if isinstance(value, int) else value // timedelta(microseconds=1)
+
+
+def _ns_datetime(value: int) -> datetime:
+    """Nanoseconds since the epoch as a UTC datetime (only whole microseconds)."""
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=_ns_to_us(value))
+
+
+@dataclass(frozen=True)
+class _Each:
+    """Converts each item of a list (a map's items are (key, value) pairs: ``pair``)."""
+
+    item: Convert
+    pair: bool = False
+
+    def __call__(self, values: list) -> list:
+        if self.pair:
+            return [(key, None if value is None else self.item(value)) for key, value in values]
+        return [None if value is None else self.item(value) for value in values]
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """Converts the named fields of a struct value."""
+
+    fields: tuple[tuple[str, Convert], ...]
+
+    def __call__(self, value: dict) -> dict:
+        value = dict(value)
+        for name, convert in self.fields:
+            if value.get(name) is not None:
+                value[name] = convert(value[name])
+        return value
+
+
+class UnstorableType(Exception):
+    """An Arrow type with no faithful Iceberg type; the message says what to cast it to."""
+
+
+def storage(arrow_type: pa.DataType) -> tuple[pa.DataType, Optional[Convert]]:
+    """The Iceberg-storable Arrow type a carried column of ``arrow_type`` is stored as, and how each of its
+    (non-null) Python values is converted (None: as it is). Raises UnstorableType.
+
+    Lossless only: timestamps → microseconds (a time zone → UTC, the same instant), ``date64`` →
+    date, ``time32``/``time64`` → time (µs), ``duration`` → long microseconds, ``float16`` →
+    float, unsigned integers → the next signed width and ``uint64`` → decimal(20, 0), ``decimal256``
+    of precision ≤ 38 → decimal, large and view strings/binaries → string/binary, dictionaries →
+    their values; lists, structs and maps element-wise. A nanosecond value with a sub-microsecond
+    part fails its conversion (the backfill dead-letters that row, never rounds it silently).
+    """
+    t = arrow_type
+    if pa.types.is_null(t):
+        return pa.string(), None  # inside a list or struct; a null-typed column is handled by records_layout
+    if pa.types.is_dictionary(t):
+        return storage(t.value_type)
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz="UTC" if t.tz else None), (_ns_datetime if t.unit == "ns" else None)
+    if pa.types.is_date64(t):
+        return pa.date32(), None
+    if pa.types.is_time(t):
+        return pa.time64("us"), (_ns_to_us if t.unit == "ns" else None)
+    if pa.types.is_duration(t):
+        return pa.int64(), _duration_us
+    if pa.types.is_float16(t):
+        return pa.float32(), float
+    if pa.types.is_unsigned_integer(t):
+        return {8: (pa.int32(), None), 16: (pa.int32(), None), 32: (pa.int64(), None),
+                64: (pa.decimal128(20, 0), Decimal)}[t.bit_width]
+    if pa.types.is_decimal256(t):
+        if t.precision > 38:
+            raise UnstorableType(f"{t}: Iceberg decimals hold at most 38 digits; cast it to string in the input")
+        return pa.decimal128(t.precision, t.scale), None
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string(), None
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary(), None
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) \
+            or pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+        item, convert = storage(t.value_type)
+        return pa.list_(t.value_field.with_type(item)), convert and _Each(convert)
+    if pa.types.is_map(t):
+        key, key_convert = storage(t.key_type)
+        item, convert = storage(t.item_type)
+        if key_convert is not None:
+            raise UnstorableType(f"{t}: a map whose keys need converting; cast its keys to string in the input")
+        return pa.map_(key, t.item_field.with_type(item)), convert and _Each(convert, pair=True)
+    if pa.types.is_struct(t):
+        stored = [(f, *storage(f.type)) for f in t]
+        converts = tuple((f.name, convert) for f, _, convert in stored if convert is not None)
+        return pa.struct([f.with_type(item) for f, item, _ in stored]), _Fields(converts) if converts else None
+    try:
+        _iceberg_type(t)
+    except Exception as error:  # noqa: BLE001 - pyiceberg raises several types for "no such type"
+        raise UnstorableType(f"{t} has no Iceberg type ({str(error).splitlines()[0]}); cast it to a number, "
+                             "string or timestamp in the input, or drop the column") from None
+    return t, None
+
+
 @dataclass(frozen=True)
 class RecordsLayout:
-    """How tonight's output rows are stored: the files' schema, and carried columns renamed to fit."""
+    """How tonight's output rows are stored: the files' schema, carried columns renamed or converted to fit,
+    and null-typed carried columns the table does not have (nothing to store: not stored)."""
 
     schema: pa.Schema
     renames: dict[str, str]  # output column name -> stored column name
+    conversions: dict[str, Convert] = field(default_factory=dict)  # output column name -> value conversion
+    not_stored: tuple[str, ...] = ()
 
 
 def records_layout(current: Optional[Schema], carried: pa.Schema) -> RecordsLayout:
     """The schema of tonight's record files, given the table's ``current`` schema (None: no table yet).
 
-    A carried column keeps the table's type when tonight's promotes to it (int → long),
-    widens the table when the table's promotes to tonight's, and otherwise (e.g. string
-    then int) is stored as a new column ``<name>__<type>``: old rows keep their values,
-    and no night is refused. An input column named like a catalogue column becomes
-    ``input_<name>``, as the output names do.
+    A carried column is first given a type Iceberg holds (``storage``; a type it cannot hold is
+    refused here, before any work, naming the column). It then keeps the table's type when
+    tonight's promotes to it (int → long), widens the table when the table's promotes to
+    tonight's, and otherwise (e.g. string then int) is stored as a new column
+    ``<name>__<type>``: old rows keep their values, and no night is refused. A null-typed
+    column (what pandas writes for an all-None column) takes the table's type, or is not
+    stored while the table has no such column. An input column named like a catalogue
+    column becomes ``input_<name>``, as the output names do.
     """
     fields = list(OUTPUT_FIELDS)
     taken = set(OUTPUT_NAMES | CATALOG_NAMES)
     renames: dict[str, str] = {}
+    conversions: dict[str, Convert] = {}
+    not_stored: list[str] = []
     for column in carried:
         name = carried_name(column.name)
         wanted = CARRIED_PREFIX + name if name in CATALOG_NAMES else name
-        stored = _fit(current, pa.field(wanted, column.type, nullable=True, metadata=column.metadata))
+        if pa.types.is_null(column.type):
+            existing = _existing_type(current, wanted)
+            if existing is None:
+                not_stored.append(name)
+                continue
+            stored_type, convert = existing, None
+        else:
+            try:
+                stored_type, convert = storage(column.type)
+            except UnstorableType as error:
+                raise InputError(f"carried input column {column.name!r} cannot be stored in the catalogue: "
+                                 f"{error}") from None
+        if convert is not None:
+            conversions[name] = convert
+        stored = _fit(current, pa.field(wanted, stored_type, nullable=True, metadata=column.metadata))
         if stored.name in taken:
             raise InputError(f"carried input column {column.name!r} would be stored as {stored.name!r}, "
                              "which another column already uses; rename one of them")
@@ -189,7 +357,8 @@ def records_layout(current: Optional[Schema], carried: pa.Schema) -> RecordsLayo
         if stored.name != name:
             renames[name] = stored.name
         fields.append(stored)
-    return RecordsLayout(pa.schema(fields + [RUN_DATE_FIELD, WITHDRAWN_FIELD]), renames)
+    return RecordsLayout(pa.schema(fields + [RUN_DATE_FIELD, WITHDRAWN_FIELD]), renames, conversions,
+                         tuple(not_stored))
 
 
 DEAD_LETTER_LAYOUT = pa.schema(list(DEAD_LETTER_SCHEMA) + [RUN_DATE_FIELD])
@@ -197,6 +366,14 @@ DEAD_LETTER_LAYOUT = pa.schema(list(DEAD_LETTER_SCHEMA) + [RUN_DATE_FIELD])
 
 def _iceberg_type(arrow_type: pa.DataType) -> IcebergType:
     return _pyarrow_to_schema_without_ids(pa.schema([pa.field("x", arrow_type)])).fields[0].field_type
+
+
+def _existing_type(current: Optional[Schema], name: str) -> Optional[pa.DataType]:
+    """The Arrow type of the table's column ``name``, or None."""
+    try:
+        return schema_to_pyarrow(current.find_field(name).field_type) if current is not None else None
+    except ValueError:
+        return None
 
 
 def _fit(current: Optional[Schema], field: pa.Field) -> pa.Field:
@@ -242,10 +419,34 @@ def summary_value(snapshot: Snapshot, key: str) -> Optional[str]:
 
 
 def committed_night(table: Optional[Table], run_date: str) -> Optional[Snapshot]:
-    """The newest snapshot that committed ``run_date``, or None (a night with no rows has one too)."""
+    """The newest snapshot that committed ``run_date``, or None (a night with no rows has one too; a dropped
+    night has none, until committed again)."""
     if table is None:
         return None
-    return next((s for s in ancestors(table) if summary_value(s, SUMMARY_RUN_DATE) == run_date), None)
+    for snapshot in ancestors(table):
+        if summary_value(snapshot, SUMMARY_DROPPED) == run_date:
+            return None
+        if summary_value(snapshot, SUMMARY_RUN_DATE) == run_date:
+            return snapshot
+    return None
+
+
+def drop_night(catalog: Catalog, name: str, run_date: str) -> Optional[int]:
+    """Delete night ``run_date`` from table ``name`` in one commit; the rows removed, None if it had none."""
+    for attempt in range(COMMIT_ATTEMPTS):
+        table = load_table(catalog, name)
+        if table is None or table.current_snapshot() is None:
+            return None
+        rows = table.scan(row_filter=night_filter(run_date), selected_fields=(RUN_DATE_FIELD.name,)).count()
+        if not rows:
+            return None
+        try:
+            table.delete(night_filter(run_date), snapshot_properties={SUMMARY_DROPPED: run_date})
+        except CommitFailedException:  # another commit came first: look again
+            time.sleep(min(0.05 * 2 ** attempt, 2.0))
+            continue
+        return rows
+    raise CommitFailedException(f"{name}: {COMMIT_ATTEMPTS} commit attempts met concurrent commits")
 
 
 def night_filter(run_date: str) -> BooleanExpression:

@@ -64,7 +64,10 @@ def read_latest(warehouse: cat.Warehouse, as_of: Optional[str] = None) -> tuple[
     row_filter: BooleanExpression = AlwaysTrue()
     snapshot = records.current_snapshot()
     if as_of and re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of):
-        row_filter = LessThanOrEqual(RUN_DATE, date.fromisoformat(as_of).isoformat())
+        try:
+            row_filter = LessThanOrEqual(RUN_DATE, date.fromisoformat(as_of).isoformat())
+        except ValueError:  # 2024-02-30
+            raise InputError(f"--as_of {as_of}: not a date of the calendar (YYYY-MM-DD)") from None
         described = f"nights up to {as_of}, snapshot {snapshot.snapshot_id}"
     elif as_of:
         snapshot = records.snapshot_by_id(int(as_of)) if as_of.isdigit() else None

@@ -40,6 +40,7 @@ STANDARD = pa.schema([("case", pa.string()), ("id", pa.string()), ("front_ocr", 
 GOOD = ["KEYSTONE PRESS AGENCY", "12 March 1964"]
 LONE_SURROGATE = "\ud800".encode("utf-8", "surrogatepass")  # b"\xed\xa0\x80": not valid UTF-8
 TAKEN_AT_S, FILED_ON_DAYS = 1_700_000_000, 19_000  # 2023-11-14T22:13:20Z, 2022-01-08
+TAKEN_AT_NS = 1_700_000_000_123_456_789  # a sub-microsecond part, as pandas and Spark (INT96) write
 NEAR_MISSES = {"spaced": "< title >", "upper": "<TITLE>", "unclosed-b": "a<b c", "closing": "</title>",
                "unclosed-title": "<title WILLIAM", "eot": "<|endoftext|>", "doubled": "<<END>>"}
 
@@ -129,6 +130,16 @@ def _bad_values_file() -> tuple[list[Case], pa.Table]:
     return cases, table
 
 
+def _nanosecond_file() -> tuple[list[Case], pa.Table]:
+    """Carried nanosecond timestamp, time and duration values Python's datetime types cannot hold."""
+    case = Case("temporal-ns", "carried timestamp[ns] (with and without zone), time64[ns] and duration[ns] "
+                "values with a sub-microsecond part", WRITTEN)
+    return _typed_file(case, scanned_at=pa.array([TAKEN_AT_NS], pa.timestamp("ns")),
+                       scanned_at_utc=pa.array([TAKEN_AT_NS], pa.timestamp("ns", tz="UTC")),
+                       scan_time=pa.array([3_600_000_000_123], pa.time64("ns")),
+                       exposure=pa.array([1_234], pa.duration("ns")))
+
+
 def _typed_file(case: Case, **columns: pa.Array) -> tuple[list[Case], pa.Table]:
     """A one-row file whose columns have the given (possibly wrong) types; defaults are good values."""
     full = {"case": pa.array([case.name]), "id": pa.array([case.name]),
@@ -143,6 +154,7 @@ def _files() -> dict[str, tuple[list[Case], pa.Table]]:
                      pa.Table.from_pylist([{"case": case.name, **row} for case, row in standard], STANDARD)),
         "invalid-utf8": _invalid_utf8_file(),
         "bad-values": _bad_values_file(),
+        "temporal-ns": _nanosecond_file(),
         "id-int": _typed_file(Case("id-int", "id column of type int64", dead("validate", "bad_type")),
                               id=pa.array([42])),
         "id-list": _typed_file(Case("id-list", "id column of type list<int64>", dead("validate", "bad_type")),

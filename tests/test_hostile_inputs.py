@@ -15,11 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from formats.arrow_rows import ns_as_int64
 from pipeline.job import main, run
 from formats.prompt import build_prompt, prompt_hash, split_ocr
 from tests.hostile_corpus import (
-    EMPTY_FILES, FILED_ON_DAYS, GOOD, KEPT_OR_DUPLICATE, LONE_SURROGATE, NOTHING, STANDARD, STOPS, TAKEN_AT_S,
-    TRUNCATED, WRITTEN, standard_rows, write_corpus,
+    EMPTY_FILES, FILED_ON_DAYS, GOOD, KEPT_OR_DUPLICATE, LONE_SURROGATE, NOTHING, STANDARD, STOPS, TAKEN_AT_NS,
+    TAKEN_AT_S, TRUNCATED, WRITTEN, standard_rows, write_corpus,
 )
 
 STOP = "stop before any work"
@@ -39,7 +40,9 @@ def hostile_run(checkpoint, tmp_path_factory):
     out = folder / "out"
     manifest = run(["--input", str(folder / "in" / "*.parquet"), "--output", str(out), "--model", checkpoint,
                     "--max_batch_size", "16"])
-    written = pq.read_table(list((out / "records").glob("*.parquet"))).to_pylist()
+    written = pq.read_table(list((out / "records").glob("*.parquet")))
+    # nanosecond columns as their stored integers: Python's datetime types stop at microseconds
+    written = written.cast(pa.schema([f.with_type(ns_as_int64(f.type)) for f in written.schema])).to_pylist()
     dead = pq.read_table(list((out / "dead_letter").glob("*.parquet"))).to_pylist()
     return cases, manifest, written, dead
 
@@ -122,6 +125,17 @@ def test_a_value_python_cannot_represent_costs_only_its_own_row(hostile_run):
     # Parquet has no seconds unit: the column comes back as timestamp[ms], so the stored number is in ms.
     assert json.loads(bad["timestamp-ms-as-s"]["record_json"])["taken_at"] == TAKEN_AT_S * 1000 * 1000
     assert json.loads(bad["date-far-future"]["record_json"])["filed_on"] == 10**8
+
+
+def test_nanosecond_values_are_carried_unchanged(hostile_run):
+    """A pandas- or Spark-exported catalogue's nanosecond columns: written, every nanosecond kept, same types."""
+    _, manifest, written, _ = hostile_run
+    row = next(row for row in written if row["case"] == "temporal-ns")
+    assert (row["scanned_at"], row["scanned_at_utc"], row["scan_time"], row["exposure"]) == \
+        (TAKEN_AT_NS, TAKEN_AT_NS, 3_600_000_000_123, 1_234)
+    schema = pq.read_schema(next(Path(manifest.output, "records").glob("*.parquet")))
+    assert [schema.field(name).type for name in ("scanned_at", "scanned_at_utc", "scan_time", "exposure")] == \
+        [pa.timestamp("ns"), pa.timestamp("ns", tz="UTC"), pa.time64("ns"), pa.duration("ns")]
 
 
 def test_dead_letters_keep_the_raw_row_as_ascii_json(hostile_run):
