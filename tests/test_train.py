@@ -361,6 +361,12 @@ def test_resume_refuses_arguments_that_change_the_steps(tmp_path):
     check_same_run(saved, run_args(learning_rate=1e-3, logging_steps=1, save_minutes=5, resume="latest"))
     with pytest.raises(ValueError, match="--learning_rate 0.001"):
         check_same_run(saved, run_args(learning_rate=2e-3))
+    # A run saved before an argument existed resumes at that argument's default, and only there.
+    del saved["args"]["model"]["lora_r"]
+    check_same_run(saved, run_args(learning_rate=1e-3))
+    with pytest.raises(ValueError, match="--lora_r 0 → 8"):
+        check_same_run(saved, {**run_args(learning_rate=1e-3),
+                               "model": asdict(ModelArguments(config_name="c.json", lora_r=8))})
     with pytest.raises(FileNotFoundError, match="start the run without --resume"):
         find_checkpoint("latest", tmp_path)
 

@@ -99,11 +99,19 @@ def read_saved_run(path: Path) -> dict[str, Any]:
 
 def check_same_run(saved: Mapping[str, Any], run_args: Mapping[str, Mapping[str, Any]],
                    ds_config: Mapping[str, Any] | None = None) -> None:
-    """Refuse to resume with arguments (or a DeepSpeed config) that would change the sequence of steps."""
+    """Refuse to resume with arguments (or a DeepSpeed config) that would change the sequence of steps.
+
+    An argument the saved run does not know (added to ``train.args`` after it started) matches at
+    its default, which by convention leaves training as it was.
+    """
+    from train.args import DataArguments, ModelArguments, TrainArguments
+
+    defaults = {"model": asdict(ModelArguments()), "data": asdict(DataArguments()), "train": asdict(TrainArguments())}
     differences = []
     for group, values in run_args.items():
         for name, value in values.items():
-            before = saved["args"].get(group, {}).get(name)
+            saved_group = saved["args"].get(group, {})
+            before = saved_group[name] if name in saved_group else defaults.get(group, {}).get(name)
             if name not in RESUMABLE_CHANGES and before != value:
                 differences.append(f"--{name} {before!r} → {value!r}")
     if ds_config is not None and saved.get("deepspeed_config") != json.loads(json.dumps(ds_config)):
