@@ -331,7 +331,7 @@ def remove_orphans(table: cat.Table, run_date: str, before_run_id: str) -> int:
     return removed
 
 
-def _run_date(text: Optional[str], allow_any: bool = True) -> str:
+def _run_date(text: Optional[str], allow_any: bool) -> str:
     """``--run_date`` as ISO text (default today in UTC); outside the plausible nights only with ``allow_any``."""
     today = datetime.now(timezone.utc).date()
     if text is None:
