@@ -13,6 +13,13 @@ for it, and a worker VM often runs several jobs in a row. So the copy is:
 - **verified**: every size against the listing, and every file recorded in
   ``backstamp.json`` against its sha256 (foreign checkpoints without that file get the
   size check only);
+- **re-checked on reuse**: the verified copy's sha256 of every file and its identity
+  (size, mtime_ns, ctime_ns, inode) are stamped beside the entry (``<entry>.verified.json``).
+  Reuse compares identities, which any write, truncation or replacement of a file changes
+  (ctime cannot be set back by a user), and re-hashes a file whose identity differs: a
+  damaged or tampered file makes the entry be copied again. Damage that changes no
+  metadata (bit rot) is found by the full re-check, ``python -m model.remote_cache
+  --recheck [CACHE_DIR]``, which re-hashes every entry and removes those that differ;
 - **confined to the cache folder**: object names come from the store, and GCS accepts
   almost any (``a/../../x``, ``a//b``, backslashes, look-alike Unicode dots). A name is
   copied only if every part of its path is plain ASCII (letters, digits, ``.``, ``_``,
@@ -29,12 +36,14 @@ hashes) changes, so every output row names the weights that produced it.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -49,6 +58,7 @@ DEFAULT_CACHE_DIR = "~/.cache/backstamp/models"
 _CHECKSUM_KEYS = ("crc32c", "md5Hash", "ETag")
 # One part of a copied file's path; "." and ".." alone are refused separately.
 _SAFE_PART = re.compile(r"[A-Za-z0-9._-]+")
+STAMP_SUFFIX = ".verified.json"  # beside each entry: the sha256 and identity of every file as verified
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +82,14 @@ def fetch_checkpoint(url: str, cache_dir: Optional[str] = None) -> Path:
     cache_root = Path(cache_dir or DEFAULT_CACHE_DIR).expanduser()
     entry_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(root).name).lstrip(".") or "checkpoint"
     target = cache_root / f"{entry_name}-{fingerprint(listing)}"
-    if _is_complete(target, listing):
+    if stamp_holds(target, listing):
         return target
     cache_root.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{target}.lock"):
-        if _is_complete(target, listing):  # another process copied it while we waited
+        if stamp_holds(target, listing):  # another process copied it while we waited
             return target
-        if target.exists():  # an entry damaged after its copy: replace it
+        if target.exists():  # an entry damaged after its copy, or never stamped: replace it
+            logger.warning("cache entry %s does not match its verified stamp: copying %s again", target, url)
             shutil.rmtree(target)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_root))
         try:
@@ -89,11 +100,12 @@ def fetch_checkpoint(url: str, cache_dir: Optional[str] = None) -> Path:
             fs.get([f"{root}/{name}" for name in names], [str(path) for path in local])
             if metadata is not None:  # the bytes the selection was made from, not a second read
                 (staging / METADATA_FILE).write_bytes(metadata)
-            verify_copy(staging, listing, url)
+            hashes = verify_copy(staging, listing, url)
             os.rename(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        write_stamp(target, hashes)  # identities taken in place: renaming the folder changes none of them
     logger.info("copied checkpoint %s to %s", url, target)
     return target
 
@@ -153,18 +165,21 @@ def fingerprint(listing: Mapping[str, Mapping[str, Any]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def verify_copy(local_dir: Path, listing: Mapping[str, Mapping[str, Any]], url: str) -> None:
-    """Raise ``CheckpointVerificationError`` unless ``local_dir`` holds exactly what was listed and recorded."""
+def verify_copy(local_dir: Path, listing: Mapping[str, Mapping[str, Any]], url: str) -> dict[str, str]:
+    """Every copied file's sha256 (for the stamp); raises ``CheckpointVerificationError`` unless ``local_dir``
+    holds exactly what was listed and recorded."""
     for name, info in listing.items():
         size = inside(local_dir, name).stat().st_size
         if size != int(info["size"]):
             raise CheckpointVerificationError(f"{url}/{name}: copied {size} bytes, the store lists {info['size']}")
+    hashes = {name: sha256_file(inside(local_dir, name)) for name in listing}
     for name, recorded in read_metadata(local_dir).get("files", {}).items():
         if name not in listing:
             raise CheckpointVerificationError(f"{url}: backstamp.json records {name}, which the folder lacks")
-        if sha256_file(inside(local_dir, name)) != recorded["sha256"]:
+        if hashes[name] != recorded["sha256"]:
             raise CheckpointVerificationError(
                 f"{url}/{name}: sha256 differs from the one recorded in backstamp.json (changed or corrupt copy)")
+    return hashes
 
 
 def _list_files(fs: fsspec.AbstractFileSystem, root: str) -> dict[str, dict[str, Any]]:
@@ -173,9 +188,85 @@ def _list_files(fs: fsspec.AbstractFileSystem, root: str) -> dict[str, dict[str,
     return {path[len(root) + 1:]: info for path, info in found.items() if info.get("type") != "directory"}
 
 
-def _is_complete(target: Path, listing: Mapping[str, Mapping[str, Any]]) -> bool:
-    """An entry exists only after verification; the size check catches later damage cheaply."""
-    if not target.is_dir():
+def stamp_path(entry: Path) -> Path:
+    return entry.with_name(entry.name + STAMP_SUFFIX)
+
+
+def _identity(path: Path) -> list[int]:
+    """What any write, truncation or replacement of a file changes: size, mtime, ctime, inode."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
+def write_stamp(entry: Path, hashes: Mapping[str, str]) -> None:
+    """Stamp ``entry`` as verified: each file's sha256 and identity, written atomically beside it."""
+    stamp = {name: {"sha256": digest, "identity": _identity(entry / name)} for name, digest in sorted(hashes.items())}
+    staging = stamp_path(entry).with_suffix(".tmp")
+    staging.write_text(json.dumps(stamp, indent=1))
+    os.replace(staging, stamp_path(entry))
+
+
+def _read_stamp(entry: Path) -> dict[str, dict[str, Any]] | None:
+    try:
+        stamp = json.loads(stamp_path(entry).read_text())
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def stamp_holds(entry: Path, listing: Optional[Mapping[str, Mapping[str, Any]]] = None, full: bool = False) -> bool:
+    """True when ``entry`` holds, unchanged, every file its stamp verified (and ``listing`` names, when given).
+
+    A file is re-hashed when its identity differs from the stamp's (or always, ``full``); one that
+    hashes as stamped is intact (copied back, say) and its identity is stamped anew.
+    """
+    stamp = _read_stamp(entry)
+    if not entry.is_dir() or stamp is None or (listing is not None and set(stamp) != set(listing)):
         return False
-    return all((target / name).is_file() and (target / name).stat().st_size == int(info["size"])
-               for name, info in listing.items())  # names passed files_to_copy
+    moved = False
+    for name, stamped in stamp.items():
+        path = entry / name
+        if not is_safe_name(name) or not path.is_file():
+            return False
+        if full or _identity(path) != stamped.get("identity"):
+            if sha256_file(path) != stamped.get("sha256"):
+                return False
+            moved = moved or _identity(path) != stamped.get("identity")
+    if moved:
+        write_stamp(entry, {name: stamped["sha256"] for name, stamped in stamp.items()})
+    return True
+
+
+def recheck(cache_dir: Optional[str] = None) -> dict[str, bool]:
+    """The full re-check: re-hash every stamped entry of the cache; remove (to be copied again) those that differ.
+
+    Returns ``{entry name: intact}``. Takes each entry's lock, so it is safe beside running jobs.
+    """
+    cache_root = Path(cache_dir or DEFAULT_CACHE_DIR).expanduser()
+    results = {}
+    for stamp in sorted(cache_root.glob(f"*{STAMP_SUFFIX}")):
+        entry = stamp.with_name(stamp.name.removesuffix(STAMP_SUFFIX))
+        with FileLock(f"{entry}.lock"):
+            results[entry.name] = stamp_holds(entry, full=True)
+            if not results[entry.name]:
+                shutil.rmtree(entry, ignore_errors=True)
+                stamp.unlink(missing_ok=True)
+    return results
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m model.remote_cache --recheck [CACHE_DIR]``: exit 1 when an entry was damaged (and removed)."""
+    parser = argparse.ArgumentParser(prog="python -m model.remote_cache",
+                                     description="Re-hash every cached checkpoint against its verified stamp; "
+                                                 "remove the entries that differ (the next run copies them again).")
+    parser.add_argument("--recheck", nargs="?", const=DEFAULT_CACHE_DIR, required=True, metavar="CACHE_DIR",
+                        help=f"the cache folder (default {DEFAULT_CACHE_DIR}, as --model_cache_dir)")
+    results = recheck(parser.parse_args(argv).recheck)
+    for name, intact in results.items():
+        print(f"{'intact ' if intact else 'DAMAGED'} {name}{'' if intact else ' (removed)'}")
+    print(f"{sum(results.values())} of {len(results)} cache entries intact")
+    return 0 if all(results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -209,3 +209,81 @@ def test_no_remote_name_writes_outside_the_cache_folder(kind, with_metadata, loc
         memory.rm(root, recursive=True)
     assert not outside.exists()
     assert all(cache in path.parents for path in _files_under(tmp_path))
+
+
+# --- the verified stamp: a cached file damaged or tampered after its copy is found on reuse (issue 23) --------
+
+@pytest.fixture
+def memory_checkpoint(local_checkpoint, request):
+    """The tiny checkpoint in fsspec's in-memory store (no emulator needed): its URL."""
+    memory = fsspec.filesystem("memory")
+    root = "/backstamp-stamp/" + "".join(c if c.isalnum() else "_" for c in request.node.name)
+    for path in local_checkpoint.iterdir():
+        memory.pipe_file(f"{root}/{path.name}", path.read_bytes())
+    yield f"memory://{root}"
+    memory.rm(root, recursive=True)
+
+
+def _flip_last_byte(path: Path, keep_times: bool) -> None:
+    """Change one byte in place: same size and inode; with ``keep_times`` the mtime is set back as well."""
+    before = path.stat()
+    with open(path, "r+b") as handle:
+        handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)
+        handle.seek(-1, os.SEEK_END)
+        handle.write(bytes([last[0] ^ 0xFF]))
+    if keep_times:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.mark.parametrize("keep_times", [False, True], ids=["written", "mtime-set-back"])
+def test_a_cached_file_changed_in_place_is_found_on_reuse_and_copied_again(keep_times, memory_checkpoint,
+                                                                          local_checkpoint, tmp_path):
+    cached = fetch_checkpoint(memory_checkpoint, str(tmp_path))
+    _flip_last_byte(cached / WEIGHTS, keep_times)  # a size check alone passes this
+    assert (cached / WEIGHTS).stat().st_size == (local_checkpoint / WEIGHTS).stat().st_size
+    again = fetch_checkpoint(memory_checkpoint, str(tmp_path))
+    assert again == cached and sha256_file(again / WEIGHTS) == sha256_file(local_checkpoint / WEIGHTS)
+
+
+def test_a_foreign_checkpoint_is_stamped_with_hashes_too(memory_checkpoint, local_checkpoint, tmp_path):
+    fsspec.filesystem("memory").rm(f"{memory_checkpoint.removeprefix('memory://')}/{METADATA_FILE}")
+    cached = fetch_checkpoint(memory_checkpoint, str(tmp_path))  # no backstamp.json: sizes only at the copy
+    _flip_last_byte(cached / WEIGHTS, keep_times=False)
+    again = fetch_checkpoint(memory_checkpoint, str(tmp_path))
+    assert sha256_file(again / WEIGHTS) == sha256_file(local_checkpoint / WEIGHTS)
+
+
+def test_an_intact_file_with_a_new_identity_is_reused_without_a_copy(memory_checkpoint, tmp_path):
+    cached = fetch_checkpoint(memory_checkpoint, str(tmp_path))
+    shutil.copy2(cached / WEIGHTS, tmp_path / "backup")
+    os.replace(tmp_path / "backup", cached / WEIGHTS)  # restored from a backup: other inode, same bytes
+    untouched = (cached / "config.json").stat().st_ino  # a new copy would give every file a new inode
+    assert fetch_checkpoint(memory_checkpoint, str(tmp_path)) == cached
+    assert (cached / "config.json").stat().st_ino == untouched
+    stamp = json.loads((tmp_path / f"{cached.name}.verified.json").read_text())
+    assert stamp[WEIGHTS]["identity"][3] == (cached / WEIGHTS).stat().st_ino  # re-hashed once, stamped anew
+
+
+def test_the_full_recheck_finds_what_file_identities_cannot(memory_checkpoint, local_checkpoint, tmp_path):
+    """Damage that changes no metadata (bit rot; here: the stamp's identities rewritten to match) is found
+    only by re-hashing: ``python -m model.remote_cache --recheck`` removes the entry, the next run copies it."""
+    cached = fetch_checkpoint(memory_checkpoint, str(tmp_path))
+    intact = cached.with_name("other-entry")
+    shutil.copytree(cached, intact)
+    (tmp_path / "other-entry.verified.json").write_text(
+        (tmp_path / f"{cached.name}.verified.json").read_text())
+    _flip_last_byte(cached / WEIGHTS, keep_times=False)
+    stamp_file = tmp_path / f"{cached.name}.verified.json"
+    stamp = json.loads(stamp_file.read_text())
+    for name in stamp:
+        st = (cached / name).stat()
+        stamp[name]["identity"] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    stamp_file.write_text(json.dumps(stamp))
+    result = subprocess.run([sys.executable, "-m", "model.remote_cache", "--recheck", str(tmp_path)],
+                            capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert result.returncode == 1, result.stderr
+    assert f"DAMAGED {cached.name} (removed)" in result.stdout and "intact  other-entry" in result.stdout
+    assert not cached.exists() and intact.exists()
+    again = fetch_checkpoint(memory_checkpoint, str(tmp_path))
+    assert sha256_file(again / WEIGHTS) == sha256_file(local_checkpoint / WEIGHTS)
