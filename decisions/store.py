@@ -212,8 +212,9 @@ class DecisionStore:
     def size_bytes(self) -> int | None:
         """The store's size on disk (SQLite file) or in the server (PostgreSQL tables); None if unknown."""
         url = make_url(self.uri)
-        if url.get_backend_name() == "sqlite":
-            return os.path.getsize(url.database) if url.database and os.path.exists(url.database) else None
+        if url.get_backend_name() == "sqlite":  # the file and its write-ahead log
+            files = [f"{url.database}{suffix}" for suffix in ("", "-wal")] if url.database else []
+            return sum(os.path.getsize(f) for f in files if os.path.exists(f)) if files else None
         with self.engine.connect() as connection:
             return connection.exec_driver_sql(
                 "SELECT pg_total_relation_size('decisions') + pg_total_relation_size('claims')").scalar()

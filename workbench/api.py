@@ -9,6 +9,7 @@ them from ``offset``, each with its fields (value, confidence, source), OCR and 
 """
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any, Mapping
 
@@ -46,11 +47,11 @@ def queue(limit: int = Query(50, ge=0, le=MAX_LIMIT), offset: int = Query(0, ge=
           who: str = Depends(reviewer)) -> dict[str, Any]:
     state.refresh()
     filters = Filters(field, reason, column, value)
-    left = list(state.left(filters))
     holders = state.store.claimed_by_others(who)
     done, total = state.progress(filters)
-    return {"total": len(left), "done": done, "queued": total,
-            "records": [record_json(row, state, holders) for row in left[offset:offset + limit]]}
+    page = itertools.islice(state.left(filters), offset, offset + limit)
+    return {"total": total - done, "done": done, "queued": total,
+            "records": [record_json(row, state, holders) for row in page]}
 
 
 def _error(message: str, index: int | None = None) -> JSONResponse:
