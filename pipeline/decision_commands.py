@@ -13,6 +13,10 @@ the expected precision and review share printed are measured on the other, so th
 the ones the choice was tuned to. It refuses (exit 2, no file) while any field has too few decisions
 and says how many more each needs.
 
+``python -m pipeline review-history --warehouse W --to plot.png`` draws, per committed night, the share of
+fields sent to review (the night's manifest in its ``backstamp.records`` snapshot summary) and the
+precision of accepted fields from the spot checks it committed (its ``backstamp.reviews`` snapshot summary).
+
 The job's rows are read as the job routed them: a run's ``records/``, or a warehouse's ``latest``
 without people's decisions applied (``review_fields`` as the model's confidence set them), since
 they say how many fields each side (accepted, sent to review) held.
@@ -32,12 +36,17 @@ import pyarrow as pa
 from decisions import DecisionStore, StoreError, store_uri_for_run, store_uri_for_warehouse
 from formats.decision_figures import DEFAULT_LEVEL, field_figures, format_figures
 from formats.evaluate import LABEL_COLUMNS, format_table, read_rows, score
+from formats.queue import ReviewError, load_run
 from formats.review import THRESHOLD_FIELDS
+from formats.review_history import Night, history_png
 from formats.spot_checks import spot_check_draw
 from formats.threshold_choice import (DEFAULT_MARGIN, DEFAULT_TARGET, Chosen, Side, TooFew, choose_threshold,
                                       measure, required_decisions)
 from formats.thresholds import document
-from pipeline.preflight import InputError
+from pipeline import catalog as cat
+from pipeline.decisions_catalog import REVIEWS, SUMMARY_SPOT_CHECKS, SUMMARY_SPOT_CHECKS_RIGHT
+from pipeline.errors import InputError
+from pipeline.latest import read_latest
 from pipeline.redaction import redact, redacted_cli
 
 EXIT_TOO_FEW = 2
@@ -67,17 +76,12 @@ def load(args: argparse.Namespace) -> Judged:
     """Read the rows and the store named by ``args``; InputError when either is missing."""
     try:
         if args.run:
-            from formats.queue import ReviewError, load_run
-
             try:
                 rows = load_run(args.run).records
             except ReviewError as error:
                 raise InputError(str(error)) from None
             uri, described = args.store or store_uri_for_run(args.run), f"run {args.run}"
         else:
-            from pipeline import catalog as cat
-            from pipeline.latest import read_latest
-
             rows, state = read_latest(cat.resolve_warehouse(args.warehouse, args.catalog_uri, create=False),
                                       with_decisions=False)
             uri, described = args.store or store_uri_for_warehouse(args.warehouse), f"warehouse {args.warehouse} ({state})"
@@ -196,13 +200,34 @@ def thresholds_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def history(catalog: cat.Catalog) -> list[Night]:
+    """Per committed night (the newest commit of each ``run_date``, in night order) its review figures:
+    the night's manifest from its ``backstamp.records`` snapshot, its spot checks from its ``backstamp.reviews`` one."""
+    records = cat.load_table(catalog, cat.RECORDS)
+    if records is None or records.current_snapshot() is None:
+        return []
+    reviews = cat.load_table(catalog, REVIEWS)
+    spot = {}
+    if reviews is not None and reviews.current_snapshot() is not None:
+        spot = {cat.summary_value(s, cat.SUMMARY_RUN_ID): (int(cat.summary_value(s, SUMMARY_SPOT_CHECKS) or 0),
+                                                          int(cat.summary_value(s, SUMMARY_SPOT_CHECKS_RIGHT) or 0))
+                for s in cat.ancestors(reviews)}
+    nights: dict[str, Night] = {}
+    for snapshot in reversed(list(cat.ancestors(records))):  # oldest first: a night's newest commit wins
+        run_date = cat.summary_value(snapshot, cat.SUMMARY_RUN_DATE)
+        manifest = cat.summary_value(snapshot, "backstamp.manifest")
+        if run_date is None or manifest is None:
+            continue
+        figures = json.loads(manifest)
+        checks, right = spot.get(cat.summary_value(snapshot, cat.SUMMARY_RUN_ID), (0, 0))
+        nights[run_date] = Night(run_date, figures.get("model_version", ""), int(figures.get("records_written", 0)),
+                                 int((figures.get("review") or {}).get("fields", 0)), checks, right)
+    return [nights[d] for d in sorted(nights)]
+
+
 @redacted_cli
 def history_main(argv: Sequence[str]) -> int:
     """``python -m pipeline review-history --warehouse W --to plot.png``: precision and review share over nights."""
-    from formats.review_history import history_png
-    from pipeline import catalog as cat
-    from pipeline.decisions_catalog import history
-
     parser = argparse.ArgumentParser(
         prog="python -m pipeline review-history",
         description="Per committed night: the share of fields sent to review and the precision of accepted fields "

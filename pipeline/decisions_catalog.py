@@ -30,7 +30,6 @@ them. A decided ``date`` gets its ``date_iso`` from the person's value.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -43,12 +42,11 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 
 from decisions import DecisionStore, StoreError, store_uri_for_warehouse
 from formats.dates import normalise_date
-from formats.review_history import Night
 from formats.decision_figures import SPOT_CHECK, holding, judged_right
 from formats.schemas import RUN_DATE_FIELD
 from formats.tags import FIELDS
 from pipeline import catalog as cat
-from pipeline.preflight import InputError
+from pipeline.errors import InputError
 
 REVIEWS = f"{cat.NAMESPACE}.reviews"
 SUMMARY_THROUGH = "backstamp.decisions_through"  # on records commits: the store's newest seq at planning
@@ -222,28 +220,17 @@ def _keeps(reason: str, decided: dict, left: list[str]) -> bool:
 
 def serve(rows: pa.Table, decisions: pa.Table) -> pa.Table:
     """``rows`` (the served records) with people's holding decisions applied (module doc)."""
-    held = _holding(decisions)
-    keys = [held.get(key) for key in zip(rows.column("id").to_pylist(), rows.column("input_hash").to_pylist())]
-    decided_rows = [i for i, fields in enumerate(keys) if fields]
-    columns = {name: rows.column(name).to_pylist() for name in (*FIELDS, "date_iso", "language", "review_fields",
-                                                                 "review_reasons", "needs_review")
-               if name in rows.column_names}
     origin = {name: [MODEL] * rows.num_rows for name in FIELDS}
-    for i in decided_rows:
-        for name, decision in keys[i].items():
-            if name not in origin:
-                continue
-            origin[name][i] = REVIEWER
-            columns[name][i] = "" if decision["decision"] == UNREADABLE else (decision["value"] or "")
-            if name == "date" and "date_iso" in columns:
-                columns["date_iso"][i] = normalise_date(columns["date"][i], columns["language"][i] or "en") \
-                    if columns["date"][i] else None
-        if "review_fields" in columns:
-            left = [f for f in columns["review_fields"][i] or [] if f not in keys[i]]
-            columns["review_fields"][i] = left
-            columns["review_reasons"][i] = [r for r in columns["review_reasons"][i] or []
-                                            if _keeps(r, keys[i], left)]
-            columns["needs_review"][i] = bool(left)
+    held = _holding(decisions)
+    columns: dict[str, list] = {}
+    if held:  # a catalogue nobody reviewed needs no pass over its rows
+        keys = [held.get(key) for key in zip(rows.column("id").to_pylist(), rows.column("input_hash").to_pylist())]
+        columns = {name: rows.column(name).to_pylist() for name in (*FIELDS, "date_iso", "language", "review_fields",
+                                                                     "review_reasons", "needs_review")
+                   if name in rows.column_names}
+        for i, decided in enumerate(keys):
+            if decided:
+                _apply(i, decided, columns, origin)
     served = rows
     for name, values in columns.items():
         if name != "language":
@@ -253,6 +240,23 @@ def serve(rows: pa.Table, decisions: pa.Table) -> pa.Table:
         served = served.append_column(pa.field(f"{name}_origin", pa.string(), nullable=False),
                                       pa.array(origin[name], pa.string()))
     return served
+
+
+def _apply(i: int, decided: dict[str, dict[str, Any]], columns: dict[str, list], origin: dict[str, list]) -> None:
+    """Row ``i``'s decided fields: the person's values, their origin, and what is left to review."""
+    for name, decision in decided.items():
+        if name not in origin:
+            continue
+        origin[name][i] = REVIEWER
+        columns[name][i] = "" if decision["decision"] == UNREADABLE else (decision["value"] or "")
+        if name == "date" and "date_iso" in columns:
+            value = columns["date"][i]
+            columns["date_iso"][i] = normalise_date(value, columns["language"][i] or "en") if value else None
+    if "review_fields" in columns:
+        left = [f for f in columns["review_fields"][i] or [] if f not in decided]
+        columns["review_fields"][i] = left
+        columns["review_reasons"][i] = [r for r in columns["review_reasons"][i] or [] if _keeps(r, decided, left)]
+        columns["needs_review"][i] = bool(left)
 
 
 def night_figures(committed: list[NightDecisions], watermark: dict[str, str]) -> dict[str, Any]:
@@ -273,27 +277,3 @@ def summary_line(figures: dict[str, Any]) -> str:
                f"(e.g. {', '.join(figures['refused_ids'][:3])})" if figures["refused"] else "")
     return (f"\n  decisions             {figures['committed']} committed to {REVIEWS} (store seq up to "
             f"{figures['through_seq']}){refused}")
-
-
-def history(catalog: cat.Catalog) -> list[Night]:
-    """Per committed night (the newest commit of each ``run_date``, in night order) its review figures."""
-    records = cat.load_table(catalog, cat.RECORDS)
-    if records is None or records.current_snapshot() is None:
-        return []
-    reviews = cat.load_table(catalog, REVIEWS)
-    spot = {}
-    if reviews is not None and reviews.current_snapshot() is not None:
-        spot = {cat.summary_value(s, cat.SUMMARY_RUN_ID): (int(cat.summary_value(s, SUMMARY_SPOT_CHECKS) or 0),
-                                                          int(cat.summary_value(s, SUMMARY_SPOT_CHECKS_RIGHT) or 0))
-                for s in cat.ancestors(reviews)}
-    nights: dict[str, Night] = {}
-    for snapshot in reversed(list(cat.ancestors(records))):  # oldest first: a night's newest commit wins
-        run_date = cat.summary_value(snapshot, cat.SUMMARY_RUN_DATE)
-        manifest = cat.summary_value(snapshot, "backstamp.manifest")
-        if run_date is None or manifest is None:
-            continue
-        figures = json.loads(manifest)
-        checks, right = spot.get(cat.summary_value(snapshot, cat.SUMMARY_RUN_ID), (0, 0))
-        nights[run_date] = Night(run_date, figures.get("model_version", ""), int(figures.get("records_written", 0)),
-                                 int((figures.get("review") or {}).get("fields", 0)), checks, right)
-    return [nights[d] for d in sorted(nights)]

@@ -15,11 +15,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from formats.records import ColumnNames
 from formats.schemas import output_schema
+from pipeline.errors import InputError  # noqa: F401 - raised here, and imported from here by callers
 from pipeline.footers import read_footer
-
-
-class InputError(Exception):
-    """The input cannot be processed; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
