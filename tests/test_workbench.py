@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from decisions import DecisionStore
 from tests.hostile_corpus import TRUNCATED, WRITTEN, standard_rows
 from tests.review_run import HOSTILE, HOSTILE_ID, workbench_app
+from workbench.app import WorkbenchConfig, create_app
 from workbench.state import Queue, ReviewState
 
 TOKEN = "a-token-of-sixteen-or-more"
@@ -335,3 +337,53 @@ def test_the_server_will_not_listen_beyond_this_machine_without_a_token(workbenc
     assert main(["--run", str(workbench_run), "--host", "0.0.0.0"]) == 2
     assert "refusing to listen on 0.0.0.0 without a token" in capsys.readouterr().err
     assert main(["--run", str(workbench_run), "--host", "0.0.0.0", "--token", "short"]) == 2
+
+
+# --- a warehouse's queue, a team's store ---------------------------------------------------------------------------
+
+def write_warehouse(run: Path, folder: Path) -> Path:
+    """A warehouse whose catalogue holds the run's records as one night (appended with pyiceberg)."""
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline import catalog as cat
+
+    records = pa.concat_tables([pq.read_table(p) for p in sorted((run / "records").glob("*.parquet"))])
+    records = records.append_column("run_date", pa.array([datetime.date(2026, 12, 1)] * records.num_rows,
+                                                         pa.date32()))
+    records = records.append_column("withdrawn", pa.array([False] * records.num_rows))
+    catalog = cat.open_catalog(cat.resolve_warehouse(str(folder)))
+    cat.load_or_create(catalog, cat.RECORDS, records.schema).append(records)
+    return folder
+
+
+def test_the_queue_of_a_warehouse_comes_from_its_latest_rows(workbench_run, tmp_path):
+    from workbench.source import open_source, queue_from
+
+    warehouse = write_warehouse(workbench_run, tmp_path / "warehouse")
+    source = open_source(warehouse=str(warehouse), input_glob=str(workbench_run.parent / "input" / "*.parquet"),
+                         spot_check_rate=0.0)
+    assert source.description.startswith(f"warehouse {warehouse} · latest (snapshot ")
+    queue = queue_from(source, image_columns=("front_image",))
+    assert [row["id"] for row in queue.rows] == QUEUE_ORDER
+    assert queue.rows[0]["back_ocr_lines"][1] == "PHOTO: WILLIAM DOIG, LONDON"
+    with DecisionStore(f"{warehouse}/reviews.db") as store:
+        client = TestClient(create_app(ReviewState(queue, store, 15), WorkbenchConfig(reviewer="ann")))
+        record_id, page = open_next(client)
+        assert record_id == "r-title" and "PHOTO: <mark>WILLIAM DOIG</mark>" in page
+        assert decide(client, page, record_id, "title", "accept").status_code == 303
+        assert [d.id for d in store.history()] == ["r-title"]
+
+
+def test_two_servers_on_one_postgresql_store_share_decisions_and_claims(workbench_run, postgres_server):
+    """A team: two workbench processes on one PostgreSQL database."""
+    uri = postgres_server.new_database()
+    ann = reviewer_client(workbench_app(workbench_run, uri), "ann")
+    bob = reviewer_client(workbench_app(workbench_run, uri), "bob")
+    first, page = open_next(ann)
+    assert (first, open_next(bob)[0]) == ("r-title", HOSTILE_ID)
+    assert decide(ann, page, first, "title", "correct", "William Doig").status_code == 303
+    assert "corrected to “William Doig” by ann" in bob.get("/record?id=r-title").text
+    assert bob.get("/api/queue").json()["total"] == 4
