@@ -83,12 +83,22 @@ BACK = ["KEYSTONE PRESS AGENCY", "PHOTO: WILLIAM DOIG, LONDON", "RETURN TO FILE"
 FRONT = ["ME", "1994"]
 
 
-def _png(path: Path, shade: float) -> str:
-    """A small grey PNG standing for a scan of the print."""
+def _png(path: Path, side: str, seed: int) -> str:
+    """A stand-in scan of the print (no real photograph in the tests): the front a soft grey picture, the back
+    paper with dark bands where typed lines and a stamp would be."""
     import numpy as np
     from matplotlib.image import imsave
 
-    imsave(path, np.full((24, 32), shade), cmap="gray", vmin=0, vmax=1)
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:120, 0:160] / 160.0
+    if side == "front":
+        picture = 0.35 + 0.3 * np.sin(3 * x + seed) * np.cos(2 * y) + 0.05 * rng.standard_normal(x.shape)
+    else:
+        picture = 0.93 + 0.02 * rng.standard_normal(x.shape)
+        for row in (18, 34, 50):  # typed lines
+            picture[row:row + 5, 12:12 + int(rng.integers(70, 130))] = 0.25
+        picture[78:104, 96:148] = 0.55  # a stamp
+    imsave(path, np.clip(picture, 0, 1), cmap="gray", vmin=0, vmax=1)
     return str(path)
 
 
@@ -119,8 +129,8 @@ def write_workbench_run(folder: Path) -> Path:
         inputs.append(source)
         row["input_hash"] = prompt_hash(next(possible_prompts(validate_row(source))))
         row["model_version"] = "demo-1234"
-        row["front_image"] = _png(folder / "images" / f"{n}-front.png", 0.3)
-        row["back_image"] = _png(folder / "images" / f"{n}-back.png", 0.8)
+        row["front_image"] = _png(folder / "images" / f"{n}-front.png", "front", n)
+        row["back_image"] = _png(folder / "images" / f"{n}-back.png", "back", n)
     return write_run(folder, rows, inputs, schema=WORKBENCH_SCHEMA)
 
 
