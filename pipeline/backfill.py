@@ -35,6 +35,7 @@ from formats.elements import PromptedRecord
 from formats.records import record_json
 from formats.schemas import RUN_DATE_FIELD, WITHDRAWN_FIELD
 from pipeline import catalog as cat
+from pipeline import decisions_catalog
 from pipeline.dead_letter import DEAD as DEAD_OUTPUT
 from pipeline.dead_letter import METRICS_NAMESPACE, dead_letter
 from pipeline.footers import rows_per_file
@@ -84,6 +85,10 @@ class BackfillOptions(PipelineOptions):
                            help="Iceberg catalog: a SQLAlchemy URL (sqlite:///..., postgresql+psycopg2://...) or a "
                                 "REST catalog https://... (default for a local --output: sqlite:///OUTPUT/catalog.db; "
                                 "required for gs://).")
+        group.add_argument("--store", default=None,
+                           help="The decisions store (SPEC §9) whose decisions each night commits into "
+                                "backstamp.reviews: a SQLAlchemy URL or SQLite path (default: WAREHOUSE/reviews.db "
+                                "when it exists; a gs:// warehouse needs --store to commit decisions).")
 
 
 class State(NamedTuple):
@@ -401,8 +406,10 @@ def run_backfill(argv: Sequence[str]) -> BackfillOutcome:
         return drop_night(catalog, run_date)
     records = cat.load_table(catalog, cat.RECORDS)
     night = cat.committed_night(records, run_date)
+    store = decisions_catalog.open_store(warehouse, backfill.store)
     if night is not None and not backfill.reprocess:
         dead_snapshot = _complete_dead_letters(catalog, night, run_date)
+        decisions_catalog.commit_pending(catalog, store)  # a crash after the night's first commit
         dead_letter = cat.load_table(catalog, cat.DEAD_LETTER)
         counts = _night_counts(records, dead_letter, run_date, night.snapshot_id, dead_snapshot)
         return BackfillOutcome(
@@ -418,6 +425,7 @@ def run_backfill(argv: Sequence[str]) -> BackfillOutcome:
     records = cat.load_or_create(catalog, cat.RECORDS, layout.schema)
     dead_letter = cat.load_or_create(catalog, cat.DEAD_LETTER, cat.DEAD_LETTER_LAYOUT)
     bases = [t.current_snapshot().snapshot_id if t.current_snapshot() else None for t in (records, dead_letter)]
+    watermark = decisions_catalog.watermark_summary(store)  # the decisions this night will hold
     graph = NightGraph(
         run_date=date.fromisoformat(run_date), reprocess=backfill.reprocess, layout=layout,
         state_files=(cat.other_nights(records, run_date), cat.other_nights(dead_letter, run_date)),
@@ -444,7 +452,7 @@ def run_backfill(argv: Sequence[str]) -> BackfillOutcome:
 
         snapshot = cat.commit_night(catalog, cat.RECORDS, bases[0], run_date, plan.run_id,
                                     [p for p, n in record_files.items() if n], layout.schema,
-                                    _snapshot_summary(manifest))
+                                    {**_snapshot_summary(manifest), **watermark})
     except Exception as error:
         # The winner of a race removes the folders of earlier uncommitted runs (remove_orphans), so a
         # loser can fail anywhere from writing its files to adding them: that failure is the lost race.
@@ -463,17 +471,20 @@ def run_backfill(argv: Sequence[str]) -> BackfillOutcome:
             [p for p, n in dead_files.items() if n], cat.DEAD_LETTER_LAYOUT, _snapshot_summary(manifest)).snapshot_id
     except cat.LostRace:  # a later --reprocess of this night replaced it already; its dead letters stand
         dead_snapshot = None
+    decided = decisions_catalog.commit_pending(catalog, store)
     records, dead_letter = catalog.load_table(cat.RECORDS), catalog.load_table(cat.DEAD_LETTER)
     orphans = remove_orphans(records, run_date, plan.run_id) + remove_orphans(dead_letter, run_date, plan.run_id)
     counts = _night_counts(records, dead_letter, run_date, snapshot.snapshot_id, dead_snapshot)
     committed = dataclasses.replace(
         manifest, records_written=counts["written"], records_dead_lettered=counts["dead_lettered"],
         extra={**manifest.extra, "records_withdrawn": counts["withdrawn"], "orphan_runs_removed": orphans,
-               "snapshot_id": snapshot.snapshot_id, "dead_letter_snapshot_id": dead_snapshot})
+               "snapshot_id": snapshot.snapshot_id, "dead_letter_snapshot_id": dead_snapshot,
+               "decisions": decisions_catalog.night_figures(decided, watermark)})
     return BackfillOutcome("committed", run_date, _as_dict(committed), redact(
         format_summary(committed)
         + f"\n  committed             run_date={run_date}, snapshot {snapshot.snapshot_id} of {cat.RECORDS}"
-          f" (written and dead-lettered counted from the committed files; {counts['withdrawn']} withdrawn)"),
+          f" (written and dead-lettered counted from the committed files; {counts['withdrawn']} withdrawn)"
+        + decisions_catalog.summary_line(committed.extra["decisions"])),
         snapshot.snapshot_id)
 
 

@@ -38,7 +38,7 @@ from sqlalchemy.engine import URL
 
 from formats.schemas import (CARRIED_PREFIX, CATALOG_NAMES, DEAD_LETTER_SCHEMA, OUTPUT_FIELDS, OUTPUT_NAMES,
                              RUN_DATE_FIELD, WITHDRAWN_FIELD, carried_name)
-from pipeline.preflight import InputError
+from pipeline.errors import InputError
 
 NAMESPACE = "backstamp"
 RECORDS = f"{NAMESPACE}.records"

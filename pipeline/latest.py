@@ -7,6 +7,8 @@ of the newest night (``run_date``, then ``processed_at``). An id is not served w
 row is a withdrawn marker, or when its newest event is a dead letter of a later night
 (``backstamp.dead_letter``): the catalogue no longer vouches for its old row, and the
 backfill retries it next night. The result is one Parquet file, ``PATH/latest.parquet``.
+People's decisions committed to ``backstamp.reviews`` are served in place of the model's values
+where they hold for the row's input, with ``<field>_origin`` (``pipeline.decisions_catalog``).
 
 ``--as_of`` reads the catalogue as it stood: a date keeps the nights up to that
 ``run_date`` (in the current snapshot); a snapshot id travels back to that commit, with
@@ -29,7 +31,8 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression, LessThanOrEqual
 
 from formats.schemas import RUN_DATE_FIELD, WITHDRAWN_FIELD
 from pipeline import catalog as cat
-from pipeline.preflight import InputError
+from pipeline import decisions_catalog
+from pipeline.errors import InputError
 from pipeline.redaction import redact, redacted_cli
 
 FILE_NAME = "latest.parquet"
@@ -54,8 +57,10 @@ def newest_per_id(rows: pa.Table, dead: pa.Table) -> pa.Table:
     return newest.drop_columns([WITHDRAWN]).sort_by("id")
 
 
-def read_latest(warehouse: cat.Warehouse, as_of: Optional[str] = None) -> tuple[pa.Table, str]:
-    """The served rows of ``warehouse`` and a phrase saying which state of the tables they come from."""
+def read_latest(warehouse: cat.Warehouse, as_of: Optional[str] = None,
+                with_decisions: bool = True) -> tuple[pa.Table, str]:
+    """The served rows of ``warehouse`` and a phrase saying which state of the tables they come from;
+    ``with_decisions=False``: the model's rows as routed, without people's decisions (for figures about the job)."""
     catalog = cat.open_catalog(warehouse)
     records = cat.load_table(catalog, cat.RECORDS)
     if records is None or records.current_snapshot() is None:
@@ -82,7 +87,11 @@ def read_latest(warehouse: cat.Warehouse, as_of: Optional[str] = None) -> tuple[
     if dead_snapshot is not None:
         dead = dead_letter.scan(row_filter=row_filter & NotNull("id"), snapshot_id=dead_snapshot,
                                 selected_fields=("id", RUN_DATE)).to_arrow()
-    return newest_per_id(rows, dead), described
+    served = newest_per_id(rows, dead)
+    if not with_decisions:
+        return served, described
+    decisions = decisions_catalog.read_decisions(catalog, records, snapshot, row_filter)  # the same nights
+    return decisions_catalog.serve(served, decisions), described
 
 
 def _matching_dead_letters(records: cat.Table, snapshot: cat.Snapshot,
