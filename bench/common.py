@@ -14,13 +14,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 import torch
 from apache_beam.transforms.util import SortAndBatchElements
 
+from bench.generate_loop import decode_slot_use, generate_slot_steps
 from model.engines import Engine, EngineConfig
 from model.generation import Generation
 from formats.elements import PromptedRecord
@@ -40,13 +41,14 @@ def cpu_machine() -> dict:
             "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def synthetic_records(n: int, seed: int, folder: Path, tail_alpha: float = 1.2) -> Path:
+def synthetic_records(n: int, seed: int, folder: Path, tail_alpha: float | None = 1.2) -> Path:
     """``n`` records from the project's seeded generator (train/synthetic.py), as the job's input Parquet.
 
     Real archive backs range from a bare stamp to a typed page of notes, so the OCR length
     is made heavy-tailed: each record's back gets ``Pareto(tail_alpha) - 1`` extra lines
     (median ~0.8, one in ten ≥ 5, a few dozen), drawn from other records' backs. Long
     records are then cut to the prompt budget by the job's own truncation rule.
+    ``tail_alpha=None``: the generator's typical lengths, no extra lines.
     """
     import random
 
@@ -54,6 +56,8 @@ def synthetic_records(n: int, seed: int, folder: Path, tail_alpha: float = 1.2) 
     from train.synthetic import write_split
 
     records, _labels = write_split(folder, n, seed, split="heldout")
+    if tail_alpha is None:
+        return records
     table = pq.read_table(records)
     backs = table.column("back_ocr").to_pylist()
     pool = [line for back in backs for line in (back or [])]
@@ -118,16 +122,6 @@ class LoopResult:
     prompt_slots: int
     decode_slot_steps: int = 0
     slot_use: float = 1.0
-
-
-def generate_slot_steps(batches: Iterable[Sequence[Generation]]) -> int:
-    """Decode slots ``generate`` computes: every row of a batch, each step after the prefill until its longest row ends."""
-    return sum(len(batch) * (max(g.output_tokens for g in batch) - 1) for batch in batches)
-
-
-def decode_slot_use(generations: Iterable[Generation], slot_steps: int) -> float:
-    """Share of the decode slots computed that made a row's token (each row's first comes from the prefill)."""
-    return round(sum(g.output_tokens - 1 for g in generations) / slot_steps, 4) if slot_steps else 1.0
 
 
 def run_plan(strategy: str, plan: Plan, engine: Engine, max_new_tokens: int) -> tuple[LoopResult, dict[str, Generation]]:

@@ -4,17 +4,18 @@ row ends.
 
 The job decodes with its own loop (model/decode.py), where a finished row leaves the batch. This
 module holds what only ``generate`` needed: the log-probability recorders as logits processors
-(``generate`` gives processors the scores, not the pick) and the row-end cut of a padded output.
+(``generate`` gives processors the scores, not the pick), and the decode-slot accounting that
+compares the two loops. Like bench/gpu_check.py it imports no Beam (the GPU machine has none).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
-from model.generation import (DEFAULT_LOOP_RULE, Generation, LoopGuard, LoopRule, TagGrammar, Vocabulary, finish_row,
-                              left_pad)
+from model.decode import left_pad
+from model.generation import DEFAULT_LOOP_RULE, Generation, LoopGuard, LoopRule, TagGrammar, Vocabulary, finish_row
 
 
 class ModelLogProbs(LogitsProcessor):
@@ -80,6 +81,16 @@ def generate_batch(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, b
                                 logits_processor=processors)
     return [finish_row(row, scores, vocabulary, tokenizer, max_new_tokens, loop_rule)
             for row, scores in zip(output[:, width:].tolist(), recorder.table())]
+
+
+def generate_slot_steps(batches: Iterable[Sequence[Generation]]) -> int:
+    """Decode slots ``generate`` computes: every row of a batch, each step after the prefill until its longest row ends."""
+    return sum(len(batch) * (max(g.output_tokens for g in batch) - 1) for batch in batches)
+
+
+def decode_slot_use(generations: Iterable[Generation], slot_steps: int) -> float:
+    """Share of the decode slots computed that made a row's token (each row's first comes from the prefill)."""
+    return round(sum(g.output_tokens - 1 for g in generations) / slot_steps, 4) if slot_steps else 1.0
 
 
 class GenerateEngine:

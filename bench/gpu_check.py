@@ -56,8 +56,7 @@ from transformers import GPTJConfig, GPTJForCausalLM, LogitsProcessor
 from bench.report import markdown_table
 from model.config import EngineConfig
 from model.decode import DecodeConfig, Decoder, bucket
-from bench.common import decode_slot_use, generate_slot_steps
-from bench.generate_loop import generate_batch as generate_loop_batch
+from bench.generate_loop import decode_slot_use, generate_batch as generate_loop_batch, generate_slot_steps
 from model.generation import LoopGuard, TagGrammar, completion_tag_ids, generate_batch, stop_token_ids
 
 GPTJ_6B = Path(__file__).resolve().parent.parent / "configs" / "gptj_6b.json"

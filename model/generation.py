@@ -35,7 +35,7 @@ import torch
 from transformers import LogitsProcessor, PreTrainedModel, PreTrainedTokenizerBase
 
 from formats.review import FieldTokens
-from model.decode import DecodeConfig, Decoder, left_pad  # noqa: F401  (left_pad: part of this module's API)
+from model.decode import DecodeConfig, Decoder
 from formats.tags import COMPLETION_FIELDS, COMPLETION_TAGS, END_TAG, LANGUAGE_TAG, PROMPT_ONLY_TAGS, tag
 
 

@@ -2,7 +2,9 @@
 
 Beam does the batching (token-weighted and sorted by length, see pipeline/batching.py), the model
 sharing across SDK processes (``large_model``/``model_copies``) and the loading once per
-process; this handler only turns a batch of prompted records into generations. A batch
+process; this handler only turns a batch of prompted records into generations. It hands the
+engine the whole batch: the engine's decode loop (model/decode.py) drops each row as it ends,
+and with ``--decode compiled`` decodes the batch through its slots, refilling freed ones. A batch
 that fails is split in halves and retried down to single records, so one bad record (or a
 batch too big for GPU memory) costs its own row, not its neighbours'.
 """

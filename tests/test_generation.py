@@ -11,8 +11,9 @@ from transformers import LogitsProcessorList
 from model.checkpoint import model_version, read_metadata
 from model.config import EngineConfig
 from model.engines import load_engine
-from model.generation import (LoopGuard, LoopRule, TagGrammar, completion_tag_ids, generate_batch, left_pad,
-                              repeated_tail, stop_token_ids)
+from model.decode import left_pad
+from model.generation import (LoopGuard, LoopRule, TagGrammar, completion_tag_ids, generate_batch, repeated_tail,
+                              stop_token_ids)
 from model.loading import UnsafeCheckpointError, load_model, load_tokenizer
 from formats.prompt import build_prompt, model_input
 from tests.tiny_checkpoint import build_tiny_checkpoint

@@ -1,0 +1,142 @@
+"""CPU side by side of today's decode loop (``generate``) and the job's own loop, where a finished row leaves the batch.
+
+Same model, same records, same batches (the job's: Beam's ``SortAndBatchElements`` with the job's
+token budget), same greedy decoding with the job's processors; only the loop differs:
+
+* ``generate``: one ``model.generate`` call per batch, which computes every row until the batch's
+  longest ends (bench/generate_loop.py, the job's loop before issue 28);
+* ``job_loop``: the job's loop (model/decode.py, eager): a row leaves the batch the step it ends.
+
+Three record sets: typical-length synthetic records (the project's generator), heavy-tailed ones
+(bench/common.py: extra OCR lines with a Pareto tail) and the realistic set (data/eval/realistic,
+measured only). Each set is cut into chunks and every chunk runs both loops back to back, the order
+rotating from chunk to chunk (``interleaved``), so load from other processes falls on both alike.
+Reports per set and loop: records/s and generated tokens/s (over all records and the median of the
+chunks), decode-slot use (tokens made ÷ rows computed in the decode steps), the ratio to
+``generate`` (overall and the median of the per-chunk ratios), and rows equal token for token.
+Writes ``bench/results/decode_loop.{json,md}`` and ``decode_loop.png``.
+
+    python -m bench.decode_loop --model data/models/demo-gptj --n 240 --trials 4
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from bench.common import cpu_machine, engines_side_by_side, length_stats, prompted, synthetic_records
+from bench.decode import largest_logprob_difference
+from bench.generate_loop import GenerateEngine
+from bench.report import RESULTS, markdown_table, write_results
+from model.checkpoint import model_version, read_metadata, resolve_checkpoint
+from model.config import EngineConfig
+from model.engines import load_engine
+from pipeline.batching import BatchingConfig
+from pipeline.job import DEFAULT_MAX_NEW_TOKENS
+
+REALISTIC = Path("data/eval/realistic/records.parquet")
+LOOPS = ("generate", "job_loop")
+COLUMNS = ["records", "loop", "n", "seconds", "records_per_s", "median_records_per_s", "new_tokens_per_s",
+           "median_new_tokens_per_s", "slot_use", "vs_generate", "median_vs_generate", "outputs_equal",
+           "max_logprob_diff", "hours_per_million"]
+
+
+def summarise(label: str, results: dict, outputs: dict) -> list[dict]:
+    rows = []
+    base = results["generate"]
+    base_rate = sum(t.records for t in base) / sum(t.seconds for t in base)
+    for name in LOOPS:
+        chunks = results[name]
+        seconds, count = sum(t.seconds for t in chunks), sum(t.records for t in chunks)
+        same = sum(outputs[name][key] == outputs["generate"][key] for key in outputs[name])
+        rows.append({
+            "records": label, "loop": name, "n": count, "seconds": round(seconds, 1),
+            "records_per_s": round(count / seconds, 3),
+            "median_records_per_s": round(statistics.median(t.records_per_s for t in chunks), 3),
+            "new_tokens_per_s": round(sum(t.new_tokens for t in chunks) / seconds, 1),
+            "median_new_tokens_per_s": round(statistics.median(t.new_tokens_per_s for t in chunks), 1),
+            "slot_use": round(sum(t.new_tokens - t.records for t in chunks) / sum(t.decode_slot_steps for t in chunks), 3),
+            "vs_generate": round(count / seconds / base_rate, 3),
+            "median_vs_generate": round(statistics.median(t.records_per_s / b.records_per_s
+                                                          for t, b in zip(chunks, base)), 3),
+            "outputs_equal": f"{same}/{count}",
+            "max_logprob_diff": f"{largest_logprob_difference(outputs['generate'], outputs[name]):.1e}",
+            "hours_per_million": round(1e6 / (count / seconds) / 3600, 1),
+            "per_chunk_records_per_s": [t.records_per_s for t in chunks]})
+    return rows
+
+
+def plot(rows: list[dict], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on CI or workers
+    import matplotlib.pyplot as plt
+
+    labels = list(dict.fromkeys(row["records"] for row in rows))
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    width = 0.38
+    for offset, name in zip((-width / 2, width / 2), LOOPS):
+        mine = [next(r for r in rows if r["records"] == label and r["loop"] == name) for label in labels]
+        bars = axis.bar([i + offset for i in range(len(labels))], [r["median_records_per_s"] for r in mine], width,
+                        label=name)
+        if name == "job_loop":
+            axis.bar_label(bars, labels=[f"×{r['median_vs_generate']:.2f}" for r in mine])
+    axis.set_xticks(range(len(labels)), labels)
+    axis.set_ylabel("records / s (median of chunks)")
+    axis.set_title(title, fontsize=9)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(RESULTS / "decode_loop.png", dpi=120)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="data/models/demo-gptj")
+    parser.add_argument("--n", type=int, default=240, help="records per set (the realistic set holds 132)")
+    parser.add_argument("--trials", type=int, default=4, help="chunks per record set, one figure each")
+    parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--torch_threads", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    checkpoint = resolve_checkpoint(args.model)
+    max_new_tokens = read_metadata(checkpoint).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
+    engine = load_engine(checkpoint, EngineConfig(device="cpu", decode="eager", torch_threads=args.torch_threads))
+    loops = {"generate": GenerateEngine(engine.model, engine.tokenizer), "job_loop": engine}
+    prompt_budget = engine.model.config.n_positions - max_new_tokens
+    with tempfile.TemporaryDirectory() as folder:
+        sets = {"typical": prompted(synthetic_records(args.n, args.seed, Path(folder) / "t", None), checkpoint,
+                                    prompt_budget),
+                "heavy_tailed": prompted(synthetic_records(args.n, args.seed, Path(folder) / "h"), checkpoint,
+                                         prompt_budget),
+                "realistic": prompted(REALISTIC, checkpoint, prompt_budget)[:args.n]}
+    for loop in loops.values():  # untimed warm-up
+        loop.generate([r.input_ids for r in sets["typical"][:2]], max_new_tokens)
+
+    rows: list[dict] = []
+    for label, records in sets.items():
+        results, outputs = engines_side_by_side(records, loops, args.trials, max_new_tokens, label)
+        rows += summarise(label, results, outputs)
+    machine = cpu_machine()
+    meta = {"model": args.model, "model_version": model_version(checkpoint), "max_new_tokens": max_new_tokens,
+            "prompt_tokens": {label: length_stats(records) for label, records in sets.items()},
+            "seed": args.seed, "trials": args.trials,
+            "batching": {"max_batch_weight": BatchingConfig().max_batch_weight,
+                         "max_batch_size": BatchingConfig().max_batch_size},
+            "machine": machine}
+    title = (f"Decode loops on CPU ({machine['cpu']}, {machine['torch_threads']} torch threads, load average at the "
+             f"end {machine['load_average_at_end'][0]:.1f}), {args.model}")
+    table = (f"{title} ({meta['model_version']}), max_new_tokens {max_new_tokens}, the job's batches (token budget "
+             f"{BatchingConfig().max_batch_weight}). {args.trials} chunks per set, loops interleaved chunk by chunk; "
+             f"median_*: median of the chunks; median_vs_generate: median of the per-chunk ratios; slot_use: "
+             f"tokens after each row's first ÷ rows computed in the decode steps; hours_per_million: at the overall "
+             f"records/s. Prompt tokens: {meta['prompt_tokens']}.\n\n" + markdown_table(rows, COLUMNS))
+    write_results("decode_loop", {"meta": meta, "results": rows}, table)
+    plot(rows, title)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
