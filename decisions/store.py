@@ -182,16 +182,19 @@ class DecisionStore:
         now = _utc(now or datetime.now(timezone.utc))
         expires = now + timedelta(minutes=minutes)
         table = claims_table
+        others = delete(table).where(and_(table.c.reviewer == reviewer, table.c.record_id != record_id))
         with self.engine.begin() as connection:
-            connection.execute(delete(table).where(and_(table.c.reviewer == reviewer, table.c.record_id != record_id)))
             taken = connection.execute(update(table).where(and_(
                 table.c.record_id == record_id, or_(table.c.reviewer == reviewer, table.c.expires_at <= now)))
                 .values(reviewer=reviewer, expires_at=expires)).rowcount
+            if taken:
+                connection.execute(others)
         if taken:
             return True
         try:
-            with self.engine.begin() as connection:
+            with self.engine.begin() as connection:  # a refused INSERT rolls back, keeping the reviewer's own claim
                 connection.execute(insert(table).values(record_id=record_id, reviewer=reviewer, expires_at=expires))
+                connection.execute(others)
             return True
         except IntegrityError:  # someone else's live claim (or one won a moment ago)
             return False

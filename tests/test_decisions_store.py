@@ -139,3 +139,10 @@ def test_decided_at_is_utc_and_round_trips(store):
     [kept] = store.history()
     assert kept.decided_at == moment
     assert isinstance(kept, Decision) and kept.as_json()["decided_at"] == "2026-12-01T09:30:00+00:00"
+
+
+def test_a_refused_claim_keeps_the_reviewers_own(store):
+    """Looking at a record another reviewer holds does not let go of one's own."""
+    assert store.claim("p1", "ann") and store.claim("p2", "bob")
+    assert not store.claim("p1", "bob")
+    assert store.claimed_by_others("ann") == {"p2": "bob"}

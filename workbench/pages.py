@@ -121,9 +121,7 @@ def held_words(decision: Decision) -> str:
 def _record_page(request: Request, state: ReviewState, row: Mapping[str, Any], who: str, selected: str = "",
                  error: str | None = None, status_code: int = 200) -> HTMLResponse:
     filters = filters_from(request)
-    holder = state.holder(row["id"], who)
-    if holder is None:
-        state.store.claim(row["id"], who, state.claim_minutes)
+    holder = None if state.store.claim(row["id"], who, state.claim_minutes) else state.holder(row["id"], who)
     held = state.holding(row["id"])
     undecided = [f for f in PAGE_FIELDS if f in required_fields(row) and f not in held]
     selected = selected if selected in PAGE_FIELDS else (undecided[0] if undecided else PAGE_FIELDS[0])
@@ -173,7 +171,6 @@ def decide(request: Request, id: str = Form(...), field: str = Form(...), decisi
         state.store_decisions(validate([given], {id: row}))
     except DecisionError as error:
         return _record_page(request, state, row, who, field, str(error).removeprefix("decision 0: "), 422)
-    state.store.claim(id, who, state.claim_minutes)
     held = state.holding(id)
     later = [f for f in PAGE_FIELDS[PAGE_FIELDS.index(field) + 1:] + PAGE_FIELDS
              if f in required_fields(row) and f not in held] if field in PAGE_FIELDS else []
