@@ -4,12 +4,17 @@ Runs the job's own prompt building and generation (with the loop guard) over a l
 records for every reviewed field the candidate confidences (each ``formats.review.AGGREGATES``,
 from the model's probabilities before the tag grammar and after it) and the OCR evidence,
 then reports per field the AUROC of each candidate for right against wrong values, and, for
-the chosen confidence, the precision of accepted values and the share sent to review at the
-job's thresholds. ``--choose`` also picks per-field thresholds: the lowest one whose accepted
-precision reaches ``--target`` (run it on the synthetic held-out split only; the realistic
-set measures). Writes ``bench/results/confidence_<name>.{json,md}``.
+the chosen confidence, the precision of accepted values (empty ones counted, with a 95 % Wilson
+interval) and the share sent to review at the thresholds. The description is reported the same
+way, "right" meaning an edit similarity to its label of at least ``SOUND``.
 
-    python -m bench.confidence --name synthetic --choose          # held-out split, seed 1, 400 records
+Thresholds are chosen on one synthetic split and reported on another: ``--choose`` picks per
+field the lowest threshold whose accepted precision (empty fields counted) reaches ``--target``
+on the held-out split of seed ``--choose_seed``, and the figures that count are those on seed
+``--seed``, which the choice never saw (both are written). The realistic set only measures,
+at the job's built-in thresholds. Writes ``bench/results/confidence_<name>.{json,md}``.
+
+    python -m bench.confidence --name synthetic --choose       # chosen on seed 1, reported on seed 2
     python -m bench.confidence --name realistic --records data/eval/realistic/records.parquet \
         --labels data/eval/realistic/labels.parquet
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import tempfile
 import time
 from pathlib import Path
@@ -24,15 +30,15 @@ from typing import Sequence
 
 import pyarrow.parquet as pq
 import torch
-from scipy.stats import mannwhitneyu
+from scipy.stats import binomtest, mannwhitneyu
 
 from bench.common import cpu_machine, prompted
 from bench.report import markdown_table, write_results
-from formats.evaluate import normalise_text
+from formats.evaluate import edit_similarity, normalise_text
 from formats.evidence import find_evidence
 from formats.parse import parse_completion
-from formats.review import (AGGREGATE, AGGREGATES, DEFAULT_THRESHOLDS, NOT_IN_OCR_FACTOR, REVIEWED_FIELDS, ReviewConfig,
-                            ReviewInput, route, skip_probability)
+from formats.review import (AGGREGATE, AGGREGATES, DEFAULT_THRESHOLDS, DESCRIPTION, NOT_IN_OCR_FACTOR, REVIEWED_FIELDS,
+                            THRESHOLD_FIELDS, ReviewConfig, ReviewInput, route, skip_probability)
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.generation import generate_batch
 from model.loading import load_model, load_tokenizer
@@ -40,8 +46,9 @@ from model.loading import load_model, load_tokenizer
 MODES = ("model", "decoded")  # probabilities before / after the tag grammar
 BATCH = 32
 EVIDENCE_GRID = (70, 80, 85, 90, 95, 100)
-ALL_BUT_LOW_CONFIDENCE = ReviewConfig(thresholds=dict.fromkeys(REVIEWED_FIELDS, 0.0))  # every other reason
+ALL_BUT_LOW_CONFIDENCE = ReviewConfig(thresholds=dict.fromkeys(THRESHOLD_FIELDS, 0.0))  # every other reason
 GRID = [i / 100 for i in range(0, 100)] + [0.995, 0.999]
+SOUND = 0.8  # a description this close to its label (normalised edit similarity) counts as right
 
 
 def auroc(right: Sequence[float], wrong: Sequence[float]) -> float | None:
@@ -51,8 +58,8 @@ def auroc(right: Sequence[float], wrong: Sequence[float]) -> float | None:
     return round(float(mannwhitneyu(right, wrong).statistic) / (len(right) * len(wrong)), 4)
 
 
-def collect(records, labels: dict, model, tokenizer, max_new_tokens: int) -> tuple[list[dict], dict]:
-    """One row per (record, reviewed field) with every candidate confidence, and generation totals."""
+def generate(records, model, tokenizer, max_new_tokens: int) -> tuple[dict, dict]:
+    """Per mode (``MODES``) the generation of each record id, and the generation totals."""
     ordered = sorted(records, key=lambda r: len(r.input_ids))
     by_mode = {}
     totals = {}
@@ -67,22 +74,35 @@ def collect(records, labels: dict, model, tokenizer, max_new_tokens: int) -> tup
                         "generated_tokens": sum(g.output_tokens for g in out.values()),
                         "looped": sum(g.looped for g in out.values()),
                         "hit_limit": sum(g.hit_limit for g in out.values())}
+    return by_mode, totals
+
+
+def collect(records, labels: dict, by_mode: dict) -> list[dict]:
+    """One row per (record, field with a threshold) with every candidate confidence."""
     rows = []
     for record in records:
         generation = by_mode["model"][record.id]
         assert by_mode["decoded"][record.id] == generation  # the mode changes probabilities, not outputs
         parsed = parse_completion(generation.text, record.language, generation.hit_limit)
-        values = {name: getattr(parsed, name) for name in REVIEWED_FIELDS}
+        values = {name: getattr(parsed, name) for name in THRESHOLD_FIELDS}
         item = ReviewInput(values, parsed.date_iso, generation.fields, record.back_lines, record.front_lines,
                            parsed.status, record.truncated, generation.looped, generation.hit_limit)
         review = route(item, ALL_BUT_LOW_CONFIDENCE)
+        label = labels[record.id]
+        similarity = edit_similarity(normalise_text(values[DESCRIPTION]), normalise_text(label.get(DESCRIPTION)))
+        rows.append({"id": record.id, "field": DESCRIPTION, "value": values[DESCRIPTION],
+                     "label": label.get(DESCRIPTION) or "", "similarity": round(similarity, 4),
+                     "right": similarity >= SOUND, "confidence": review.description_confidence, "skip": None,
+                     "other_reasons": DESCRIPTION in review.review_fields, "reasons": [],
+                     "looped": generation.looped, "hit_limit": generation.hit_limit})
         for name in REVIEWED_FIELDS:
-            label = labels[record.id].get(name) or ""
-            row = {"id": record.id, "field": name, "value": values[name], "label": label,
-                   "right": normalise_text(values[name]) == normalise_text(label),
+            expected = label.get(name) or ""
+            row = {"id": record.id, "field": name, "value": values[name], "label": expected,
+                   "right": normalise_text(values[name]) == normalise_text(expected),
                    "source": review.trust[name].source, "confidence": review.trust[name].confidence,
                    "skip": skip_probability(name, generation.fields) if not values[name] else None,
                    "other_reasons": name in review.review_fields,
+                   "reasons": [r for r in review.review_reasons if r.endswith(f":{name}")],
                    "looped": generation.looped, "hit_limit": generation.hit_limit}
             for threshold in EVIDENCE_GRID:
                 found = find_evidence(name, values[name], record.back_lines, record.front_lines, threshold)
@@ -92,7 +112,7 @@ def collect(records, labels: dict, model, tokenizer, max_new_tokens: int) -> tup
                 for aggregate, function in AGGREGATES.items():
                     row[f"{mode}:{aggregate}"] = function(tokens) if tokens is not None else None
             rows.append(row)
-    return rows, totals
+    return rows
 
 
 def separation(rows: list[dict]) -> list[dict]:
@@ -117,6 +137,10 @@ def separation(rows: list[dict]) -> list[dict]:
             line[f"evidence@{threshold}"] = (f"{sum(r[f'found@{threshold}'] for r in written if r['right'])}/"
                                              f"{sum(not r[f'found@{threshold}'] for r in written if not r['right'])}")
         table.append(line)
+    described = [r for r in rows if r["field"] == DESCRIPTION and r["confidence"] is not None]
+    table.append({"field": DESCRIPTION, "written": len(described), "wrong": sum(not r["right"] for r in described),
+                  "job": auroc([r["confidence"] for r in described if r["right"]],
+                               [r["confidence"] for r in described if not r["right"]])})
     return table
 
 
@@ -140,31 +164,49 @@ def _precision(rows: list[dict]) -> float | None:
     return round(sum(r["right"] for r in rows) / len(rows), 4) if rows else None
 
 
+def wilson(right: int, n: int) -> list[float] | None:
+    """The 95 % Wilson score interval of a proportion ``right / n`` (scipy), None when ``n`` is 0."""
+    if not n:
+        return None
+    interval = binomtest(right, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return [round(float(interval.low), 4), round(float(interval.high), 4)]
+
+
 def trust_table(rows: list[dict], thresholds: dict[str, float]) -> list[dict]:
+    """Per field with a threshold: accepted precision (empty fields counted) with its Wilson interval,
+    the share sent to review, and which reasons sent them; a last row averages the four reviewed fields."""
     table = []
-    for name in REVIEWED_FIELDS:
+    for name in THRESHOLD_FIELDS:
         kept, reviewed, fields = accepted(rows, name, thresholds[name])
         values = [r for r in rows if r["field"] == name and r["value"]]
+        reasons: dict[str, int] = {}
+        for r in rows:
+            if r["field"] == name:
+                for code in r["reasons"]:
+                    reasons[code.split(":")[0]] = reasons.get(code.split(":")[0], 0) + 1
         table.append({"field": name, "threshold": thresholds[name], "non_empty_values": len(values),
                       "wrong_values": sum(not r["right"] for r in values), "accepted": len(kept),
                       "accepted_precision": _precision(kept),
+                      "accepted_precision_95ci": wilson(sum(r["right"] for r in kept), len(kept)),
                       "accepted_nonempty_precision": _precision([r for r in kept if r["value"]]),
                       "review_share": round(reviewed / fields, 4) if fields else None,
-                      "exact_match": round(sum(r["right"] for r in rows if r["field"] == name) / fields, 4)})
+                      "exact_match": round(sum(r["right"] for r in rows if r["field"] == name) / fields, 4)
+                      if fields else None,
+                      "reasons": json.dumps(dict(sorted(reasons.items())))})
+    shares = [line["review_share"] for line in table if line["field"] in REVIEWED_FIELDS]
+    table.append({"field": "mean of the four", "review_share": round(sum(shares) / len(shares), 4),
+                  "accepted_precision": min(line["accepted_precision"] or 0 for line in table
+                                            if line["field"] in REVIEWED_FIELDS)})
     return table
 
 
 def choose(rows: list[dict], target: float, floor: float) -> dict[str, float]:
-    """Per field, the lowest threshold from ``floor`` up whose accepted values (non-empty) reach ``target``.
-
-    Non-empty: where the model writes a field empty it is mostly sure of it (the tag and the
-    token closing it), wrong or not, so counting empties would raise every threshold, sending
-    more values to review, without catching those empties.
-    """
+    """Per field, the lowest threshold from ``floor`` up whose accepted values, empty ones counted,
+    reach ``target``: the catalogue takes an empty field on trust like any other."""
     chosen = {}
-    for name in REVIEWED_FIELDS:
+    for name in THRESHOLD_FIELDS:
         for threshold in (t for t in GRID if t >= floor):
-            kept = [r for r in accepted(rows, name, threshold)[0] if r["value"]]
+            kept = accepted(rows, name, threshold)[0]
             if not kept or _precision(kept) >= target:
                 chosen[name] = threshold
                 break
@@ -173,52 +215,104 @@ def choose(rows: list[dict], target: float, floor: float) -> dict[str, float]:
     return chosen
 
 
+def measure(records, labels: dict, model, tokenizer, max_new_tokens: int, cache: Path | None) -> tuple[list[dict], dict]:
+    """``collect``'s rows of a set; generations are read from / written to ``cache`` when given, so
+    that a change of the routing rules is measured again without generating again."""
+    if cache is not None and cache.exists():
+        by_mode, totals = pickle.loads(cache.read_bytes())
+    else:
+        by_mode, totals = generate(records, model, tokenizer, max_new_tokens)
+        if cache is not None:
+            cache.write_bytes(pickle.dumps((by_mode, totals)))
+    return collect(records, labels, by_mode), totals
+
+
+def labelled_set(args, seed: int, checkpoint, budget: int) -> tuple[list, dict]:
+    """The prompted records and labels of ``--records``/``--labels``, or of the synthetic held-out split ``seed``."""
+    with tempfile.TemporaryDirectory() as folder:
+        if args.records is None:
+            from train.synthetic import write_split
+            records_path, labels_path = write_split(folder, args.n, seed=seed, split="heldout")
+        else:
+            records_path, labels_path = Path(args.records), Path(args.labels)
+        labels = {row["id"]: row for row in pq.read_table(labels_path).to_pylist()}
+        return prompted(records_path, checkpoint, budget), labels
+
+
+def report(name: str, rows: list[dict], thresholds: dict[str, float], records: int, model: str) -> str:
+    separation_columns = ["field", "written", "empty", "wrong"] + [f"{m}:{a}" for m in MODES for a in AGGREGATES] + [
+        "job", "left_out", "left_out_wrong", "skip"] + [f"evidence@{t}" for t in EVIDENCE_GRID]
+    trust = trust_table(rows, thresholds)
+    return (f"### {name} ({records} records, {model})\n\nAUROC of each candidate for right vs wrong fields the model "
+            f"wrote, empty ones included (model: probabilities before the tag grammar; decoded: after; job: the "
+            f"confidence the job writes, {AGGREGATE} × {NOT_IN_OCR_FACTOR} when the value is not in the OCR or only "
+            f"in a line of the wrong kind). skip: AUROC of skip_probability over the fields the model left out "
+            f"(left_out; left_out_wrong of them should have been written). evidence@T: right non-empty values found / "
+            f"wrong ones not found in the OCR at rapidfuzz threshold T (digits exact).\n\n"
+            + markdown_table(separation(rows), separation_columns)
+            + f"\n\nAt thresholds {json.dumps(thresholds)} on the job's confidence, with every other review reason "
+              f"(accepted: fields not sent to review, empty ones included, 95 % Wilson interval; review_share: of all "
+              f"records; reasons: fields with each reason, thresholds aside; description right = edit similarity "
+              f"≥ {SOUND}):\n\n" + markdown_table(trust, list(trust[0])))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="data/models/demo-gptj")
-    parser.add_argument("--records", default=None, help="records Parquet (default: the synthetic held-out split)")
+    parser.add_argument("--records", default=None, help="records Parquet (default: synthetic held-out splits)")
     parser.add_argument("--labels", default=None)
-    parser.add_argument("--n", type=int, default=400, help="synthetic held-out records (seed 1)")
+    parser.add_argument("--n", type=int, default=400, help="records per synthetic held-out split")
+    parser.add_argument("--seed", type=int, default=2, help="the synthetic split the figures are reported on")
+    parser.add_argument("--choose_seed", type=int, default=1, help="the synthetic split --choose picks thresholds on")
     parser.add_argument("--name", default="synthetic")
-    parser.add_argument("--choose", action="store_true", help="pick thresholds reaching --target on this set")
-    parser.add_argument("--target", type=float, default=0.99)
+    parser.add_argument("--choose", action="store_true",
+                        help="pick thresholds reaching --target on the --choose_seed split (synthetic only)")
+    parser.add_argument("--target", type=float, default=0.98)
     parser.add_argument("--floor", type=float, default=0.5,
                         help="lowest threshold considered: below 0.5 the model put more weight on other "
                              "tokens than on one it wrote")
+    parser.add_argument("--cache", default=None, help="folder to keep generations in between runs (optional)")
     parser.add_argument("--torch_threads", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.choose and args.records is not None:
+        parser.error("--choose picks thresholds on a synthetic split; a given set only measures")
     torch.set_num_threads(args.torch_threads)
 
     checkpoint = resolve_checkpoint(args.model)
     max_new_tokens = read_metadata(checkpoint)["max_new_tokens"]
     model, tokenizer = load_model(checkpoint, "cpu"), load_tokenizer(checkpoint)
-    with tempfile.TemporaryDirectory() as folder:
-        if args.records is None:
-            from train.synthetic import write_split
-            records_path, labels_path = write_split(folder, args.n, seed=1, split="heldout")
-        else:
-            records_path, labels_path = Path(args.records), Path(args.labels)
-        labels = {row["id"]: row for row in pq.read_table(labels_path).to_pylist()}
-        records = prompted(records_path, checkpoint, model.config.n_positions - max_new_tokens)
-    rows, totals = collect(records, labels, model, tokenizer, max_new_tokens)
-    thresholds = choose(rows, args.target, args.floor) if args.choose else DEFAULT_THRESHOLDS
-    results = {"meta": {"model": args.model, "model_version": model_version(checkpoint), "records": len(records),
-                        "set": args.name, "aggregate": AGGREGATE, "target": args.target if args.choose else None,
-                        "floor": args.floor if args.choose else None,
-                        "machine": cpu_machine()},
-               "generation": totals, "separation": separation(rows), "trust": trust_table(rows, thresholds),
-               "thresholds": thresholds}
-    separation_columns = ["field", "written", "empty", "wrong"] + [f"{m}:{a}" for m in MODES for a in AGGREGATES] + [
-        "job", "left_out", "left_out_wrong", "skip"] + [f"evidence@{t}" for t in EVIDENCE_GRID]
-    text = (f"Confidence on the {args.name} set ({len(records)} records, {args.model}). AUROC of each candidate "
-            f"for right vs wrong fields the model wrote, empty ones included (model: probabilities before the tag grammar; decoded: after; "
-            f"job: the confidence the job writes, {AGGREGATE} × {NOT_IN_OCR_FACTOR} when the value is not in the "
-            f"OCR). skip: AUROC of skip_probability over the fields the model left out (left_out; left_out_wrong of them should have been written). "
-            f"evidence@T: right non-empty values found / wrong ones not found in the OCR at rapidfuzz threshold T."
-            f"\n\n" + markdown_table(results["separation"], separation_columns)
-            + f"\n\nAt thresholds {json.dumps(thresholds)} on the job's confidence, with every other review reason "
-              f"(accepted: fields not sent to review, empty ones included; review_share: of all records):\n\n"
-            + markdown_table(results["trust"], list(results["trust"][0]))
+    budget = model.config.n_positions - max_new_tokens
+    cache = Path(args.cache) if args.cache else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+
+    def rows_of(seed: int, label: str) -> tuple[list, list[dict], dict]:
+        records, labels = labelled_set(args, seed, checkpoint, budget)
+        rows, totals = measure(records, labels, model, tokenizer, max_new_tokens,
+                               cache / f"{args.name}-{label}-{seed}-{args.n}.pickle" if cache else None)
+        return records, rows, totals
+
+    meta = {"model": args.model, "model_version": model_version(checkpoint), "set": args.name, "aggregate": AGGREGATE,
+            "sound_description": SOUND, "machine": cpu_machine()}
+    sections, results = [], {"meta": meta}
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    if args.choose:
+        records, rows, totals = rows_of(args.choose_seed, "choose")
+        thresholds = choose(rows, args.target, args.floor)
+        meta.update(target=args.target, floor=args.floor,
+                    chosen_on=f"synthetic held-out split, seed {args.choose_seed}, {len(records)} records")
+        sections.append(report(f"Chosen on: synthetic held-out seed {args.choose_seed} (in-sample, for reference)",
+                               rows, thresholds, len(records), args.model))
+        results["chosen_on"] = {"generation": totals, "trust": trust_table(rows, thresholds)}
+    label = "synthetic held-out seed %d (thresholds not chosen on it)" % args.seed if args.records is None else args.name
+    records, rows, totals = rows_of(args.seed, "report")
+    sections.append(report(f"Reported on: {label}", rows, thresholds, len(records), args.model))
+    meta.update(records=len(records), reported_on=label)
+    results.update(generation=totals, separation=separation(rows), trust=trust_table(rows, thresholds),
+                   thresholds=thresholds)
+    text = (f"Confidence on the {args.name} set; thresholds {json.dumps(thresholds)}"
+            + (f", chosen on {meta['chosen_on']} for accepted precision ≥ {args.target}" if args.choose else
+               " (the job's built-in defaults)") + ".\n\n" + "\n\n".join(sections)
             + f"\n\nGeneration: {json.dumps(totals)}\n")
     write_results(f"confidence_{args.name}", {**results, "values": rows}, text)
     print(text)

@@ -42,7 +42,8 @@ from formats.description_trust import description_confidence
 from formats.evidence import EVIDENCE_THRESHOLD, Evidence, all_evidence, processed
 from formats.parse import OK
 from formats.reasons import DATE_UNREADABLE, LOW_CONFIDENCE, MISSED, NOT_IN_OCR, ROLE_MISMATCH, reason
-from formats.roles import CAPTION, DATELINE, EXPECTED, RECEIVED, contradicts, is_date_text, line_roles
+from formats.roles import (CAPTION, CREDIT, DATELINE, EXPECTED, RECEIVED, contradicts, is_date_text, is_name_line,
+                           roles_of)
 from formats.tags import FIELDS, REVIEWED_FIELDS
 
 DESCRIPTION = "description"
@@ -199,8 +200,8 @@ def route(item: ReviewInput, config: ReviewConfig = ReviewConfig()) -> Review:
     record_reasons = [code for code, applies in (
         ("loop", item.looped), ("token_limit", item.hit_limit),
         ("parse_partial", item.parse_status != OK), ("truncated", item.truncated)) if applies]
-    roles = {f"{side}:{i}": line_roles(line)
-             for side, lines in (("back", item.back), ("front", item.front)) for i, line in enumerate(lines)}
+    roles = {f"{side}:{i}": kinds
+             for side, lines in (("back", item.back), ("front", item.front)) for i, kinds in enumerate(roles_of(lines))}
     trust: dict[str, FieldTrust] = {}
     field_reasons: list[tuple[str, str]] = []
     for name in REVIEWED_FIELDS:
@@ -219,8 +220,7 @@ def route(item: ReviewInput, config: ReviewConfig = ReviewConfig()) -> Review:
             confidence = 0.0
         found = all_evidence(name, value, item.back, item.front, config.evidence_threshold)
         fitting = [evidence for evidence in found if not _wrong_kind(name, evidence, roles, item)]
-        mismatch = bool(found) and not fitting or (
-            name == "photographer" and processed(value) == processed(item.values.get("title", "")))
+        mismatch = bool(found) and not fitting or (name == "photographer" and _is_the_subject(value, fitting, roles, item))
         source = (fitting or found or [Evidence("", 0.0)])[0].source
         if not found or mismatch:
             confidence *= NOT_IN_OCR_FACTOR
@@ -256,6 +256,15 @@ def _wrong_kind(name: str, evidence: Evidence, roles: Mapping[str, frozenset[str
     return name != "date" or _dated_elsewhere(roles, item)
 
 
+def _is_the_subject(value: str, fitting: list[Evidence], roles: Mapping[str, frozenset[str]],
+                    item: ReviewInput) -> bool:
+    """A photographer who is also the title, and whom no credit line names, is the print's subject
+    (SPEC §4b: never the subject; §4's WILLIAM DOIG). Credited, the name is the photographer's and
+    it is the title that is wrong (a print naming nothing else)."""
+    return processed(value) == processed(item.values.get("title", "")) and not any(
+        CREDIT in roles.get(evidence.source, ()) for evidence in fitting)
+
+
 def _dated_elsewhere(roles: Mapping[str, frozenset[str]], item: ReviewInput) -> bool:
     return any(RECEIVED not in kinds and kinds & {DATELINE, CAPTION} and is_date_text(line)
                for line, kinds in zip([*item.back, *item.front], roles.values()))
@@ -263,7 +272,17 @@ def _dated_elsewhere(roles: Mapping[str, frozenset[str]], item: ReviewInput) -> 
 
 def _expected_line(name: str, roles: Mapping[str, frozenset[str]], item: ReviewInput) -> bool:
     """Whether the OCR holds a line of the kind that carries ``name`` (``missed:<field>``): for the
-    date, a dateline or a caption that holds a date (not a RECEIVED stamp's)."""
+    date, a dateline or a caption that holds a date (not a RECEIVED stamp's); for the title, a
+    caption, or a line that reads as a name or subject and is not another field's value."""
     if name == "date":
         return _dated_elsewhere(roles, item)
+    if name == "title" and any(is_name_line(line) for line in _lines_but_values(item)):
+        return True
     return any(EXPECTED[name] in kinds for kinds in roles.values())
+
+
+def _lines_but_values(item: ReviewInput) -> list[str]:
+    """The OCR lines that do not hold the agency's or the photographer's value."""
+    values = [processed(item.values.get(other, "")) for other in ("agency", "photographer")]
+    return [line for line in (*item.back, *item.front)
+            if not any(value and value in processed(line) for value in values)]

@@ -62,7 +62,7 @@ _CREDIT_CUE = re.compile(
     r"(?:(?<![^\W\d_])(?:"
     r"photo(?:graph)?(?:ed)?\s+by|pictures?\s+by|picture\s*:|pic\s*:|photographer\s*:?|credit\s*(?:line)?\s*:?"
     r"|please\s+credit|courtesy(?:\s+of)?|copyright\s*:?|taken\s+by"
-    r"|foto(?:graf(?:ie)?)?\s*:|aufnahme\s*:?|bild\s*:|fotograf\s*:?|bildautor\s*:?"
+    r"|foto(?:graf(?:ie)?)?\s*:|aufnahme\s*:|bild\s*:|fotograf\s*:?|bildautor\s*:?"
     r"|photo\s*:|clich[ée]\s*:?|photographe\s*:?|cr[ée]dit\s+photo\s*:?|reportage\s*:?"
     r"|fotografo\s*:?|fotografia\s+di|foto\s+di|scatto\s+di|servizio\s+di"
     r"|fot[óo]grafo\s*:?|fotograf[íi]a\s+de|foto\s+de|reportaje\s*:?"
@@ -104,22 +104,26 @@ _NOTICE = _words(
     r"reservados\s+todos", r"copyright\s+reserved", r"published\s+by\s+permission", r"fee\s+payable",
 )
 _FILING = _words(
-    r"neg(?:ative)?\.?\s*(?:no|nr|n°|#)", r"ref(?:erence)?\.?\s*(?:no\.?)?\s*[:#]?\s*\d", r"file\s*(?:no|#|:)",
+    r"neg(?:ative)?\.?\s*(?:no|nr|n°|#)", r"ref(?:erence)?\.?\s*(?:no\.?)?\s*[:#]?\s*[a-z]{0,2}\d", r"file\s*(?:no|#|:)",
     r"box\s+\d", r"folder\s+\d", r"return\s+to", r"please\s+return", r"do\s+not\s+remove", r"file\s+copy",
     r"\d+\s*col(?:umns?)?", r"crop(?:\s+here)?", r"refer\s+to", r"original", r"archiv(?:e|io|o)?", r"bitte\s+zur[üu]ck\w*",
     r"signatur", r"inv(?:entar)?\.?\s*(?:no|nr|n°)", r"retour\s+au", r"service\s+documentation", r"devolver",
-    r"classement", r"cote", r"no\.\s*\d", r"nr\.\s*\d", r"n°\s*\d", r"n\.\s*\d",
+    r"classement", r"cote", r"acc(?:ession)?\.?\s*no", r"no\.\s*\d", r"nr\.\s*\d", r"n°\s*\d", r"n\.\s*\d",
 )
-_ADDRESS = re.compile(
+_PHONE = re.compile(
     r"(?i:(?<![^\W\d_])(?:tel(?:e(?:phone|fon|fono|f))?\.?|t[ée]l[ée]phone|phone|fax|telex|ruf|fernruf|fernsprecher"
-    r"|street|st\.|road|rd\.|avenue|ave\.?|lane|square|court|house|place|strasse|stra[ßs]e|str\.|platz|weg|gasse"
-    r"|rue|boulevard|bd|via|viale|piazza|corso|calle|avda|avenida|plaza|paseo|p\.?o\.?\s*box|postfach|c\.?p\.?)"
-    r"(?![^\W\d_]))"
+    r"|p\.?\s?o\.?\s*box|postfach)(?![^\W\d_]))"
     r"|\b\d{2,4}[-/ ]\d{2,4}[-/ ]\d{2,5}\b"            # a telephone number
     r"|\b[A-Z]{1,2}\d{1,2}[A-Z]?\s+\d[A-Z]{2}\b"        # a British post code (G44 3XW)
-    r"|\b(?:London|Paris)\s+(?:[EWNS]{1,2}C?\s?\d{1,2}|\d{1,2}e?)\b"  # London EC4, Paris 8e
+    r"|\b(?:London|LONDON|Paris|PARIS)\s+(?:[EWNS]{1,2}C?\s?\d{1,2}|\d{1,2}e?)\b"  # London EC4, Paris 8e
     r"|\b[DFIE]?-?\d{4,5}\s+[A-ZÄÖÜ][a-zäöüß]+"         # a continental post code before a town
 )
+# Street words mark an address only beside a house number: "Plaza" or "Court" alone may be a name.
+_STREET = re.compile(
+    r"(?i:(?<![^\W\d_])(?:street|st\.|road|rd\.|avenue|ave\.?|lane|square|court|house|place|strasse|stra[ßs]e|str\."
+    r"|platz|weg|gasse|allee|rue|boulevard|bd|quai|via|viale|piazza|corso|calle|avda|avenida|plaza|paseo)"
+    r"(?![^\W\d_]))")
+_NUMBER = re.compile(r"(?<![^\W\d_])\d{1,5}(?![^\W\d_])")
 _HOUSE_NUMBER = re.compile(r"^\s*\d{1,4}[a-z]?,?\s+[^\W\d_]{3,}")  # 62 NETHERPARK AVENUE
 
 # Month names and abbreviations of the five languages (dates.py parses; here they only mark dates).
@@ -138,8 +142,13 @@ _DATE = re.compile(
     re.IGNORECASE)
 _DATELINE_HEAD = re.compile(
     r"^\s*[A-ZÀ-Ý][A-ZÀ-Ý .'-]{2,}(?:\s*\([^)]*\))?\s*,\s*"            # LONDON, / NEW YORK (AP),
-    r"|\((?:AP|UPI|Reuters?|AFP|dpa|ANSA|EFE)\)\s*[-–—]"               # (AP) —
-    r"|\s[-–—]{1,2}\s*$|\s--\s", re.IGNORECASE)
+    r"|^\s*[A-ZÀ-Ý][a-zà-ÿ]+(?:\s[A-ZÀ-Ý][a-zà-ÿ]+)?,\s*(?=\d|[A-ZÀ-Ýa-zà-ÿ]{3,}\.?\s*\d)"  # Monteferrante, March 17
+    r"|\((?:AP|UPI|UP|INS|Reuters?|AFP|dpa|ANSA|EFE)\)\s*[-–—]"      # (AP) —
+    r"|\s[-–—]{1,2}\s*$|\s--\s")
+# A labelled date: the archive's "Date:", a photographer's "Taken", "Aufnahme vom", "Pris le", "Scattata il".
+_DATE_LABEL = _words(r"date\s*:", r"datum\s*:", r"data\s*:", r"fecha\s*:", r"taken(?:\s+on)?", r"aufnahme\s+vom",
+                     r"aufgenommen(?:\s+am)?", r"pris(?:e)?\s+le", r"prise\s+de\s+vue", r"scattata\s+il",
+                     r"tomada\s+el", r"date\s+taken")
 _SENTENCE_END = re.compile(r"[a-zà-ÿ]{3,}[.!?]\s*$")
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
 
@@ -154,16 +163,62 @@ def names_known_agency(text: str) -> bool:
     return _KNOWN_STAMPS.search(text) is not None
 
 
+# The wire services' "AP/John Smith", "(dpa/Horak)", "AFP PHOTO / Name": an agency, a slash, its photographer.
+_SLASH_CREDIT = re.compile(r"\s*(?:photo|foto)?\s*/\s*(?P<name>[^/()]+)", re.IGNORECASE)
+# A wire service's initials opening a credit: "UP/Name", "(INS Photo/Name)", at a line's or a bracket's start.
+_WIRE_CODE = re.compile(r"(?:^|(?<=\())\s*[A-Z][A-Z.]{1,4}(?=\s*(?:PHOTO|Photo|FOTO|Foto)?\s*/)")
+
+
+def _credited(line: str) -> list[tuple[str, bool]]:
+    """What a line credits: (the name after an agency's stamp and a slash, True), then (the text
+    after each credit word up to the next, False)."""
+    credited = [(slash.group("name").strip(" :/-,.;"), True)
+                for stamp in (*_KNOWN_STAMPS.finditer(line), *_WIRE_CODE.finditer(line))
+                if (slash := _SLASH_CREDIT.match(line, stamp.end()))]
+    inside_agency = [match.span() for match in _AGENCY_WORDS.finditer(line)]  # "PHOTO SERVICE": no credit word
+    cues = [cue for cue in _CREDIT_CUE.finditer(line)
+            if not any(start <= cue.start() and cue.end() <= end for start, end in inside_agency)]
+    return credited + [(line[cue.end():after.start() if after else len(line)].strip(" :/-,.;()"), False)
+                       for cue, after in zip(cues, [*cues[1:], None])]
+
+
+def _names_person(text: str, after_slash: bool) -> bool:
+    """Whether credited ``text`` names a person: a capitalised word ("Photo SMYTH"; after a slash any
+    word, "KEYSTONE / F. 8albi"), or two before an agency's name ("Fotograf: Aribert Meier
+    INTERNATIONAL NEWS PHOTOS"). "Photographe de presse" and "PH/9783" name nobody; "Photo: AP",
+    "Photo AGENCE PHOTOGRAPHIQUE DUPONT" and "Photo: NEUREUTHER PRESS PHOTOS" an agency."""
+    agency = [match.start() for pattern in (_KNOWN_STAMPS, _AGENCY_WORDS) if (match := pattern.search(text))]
+    if not agency:
+        return (_LETTER_WORD if after_slash else _NAME_WORD).search(text) is not None
+    return len(_NAME_WORD.findall(text[:min(agency)])) >= 2
+
+
 def credited_text(line: str) -> str | None:
-    """What a credit line credits: the text after its last credit word, None without one."""
-    cues = list(_CREDIT_CUE.finditer(line))
-    return line[cues[-1].end():].strip(" :/-,.;") if cues else None
+    """The person a credit line credits (the text after its credit word, or after an agency's stamp
+    and a slash: ``AP/John Smith``); None when it credits no one (no credit, or an agency only)."""
+    return next((text for text, after_slash in _credited(line) if _names_person(text, after_slash)), None)
 
 
-def _is_agency_only(text: str) -> bool:
-    """Whether ``text`` (what a credit names) is an agency and nothing more: ``AP``, ``KEYSTONE``."""
-    rest = _AGENCY_WORDS.sub(" ", _KNOWN_STAMPS.sub(" ", text))
-    return not _LETTER_WORD.search(rest) and rest != text
+def _names_agency(text: str) -> bool:
+    return names_known_agency(text) or _AGENCY_WORDS.search(text) is not None
+
+
+_NAME_WORD = re.compile(r"(?<![^\W\d_])[^\W\d_a-zà-ÿ][^\W\d_]+")  # a word of two letters or more, capitalised
+
+
+_CONNECTORS = frozenset("and und et e y de von van der di da del la le du des of the mit avec con".split())
+
+
+def is_name_line(line: str) -> bool:
+    """Whether ``line`` reads as a name or a subject written on its own (``WILLIAM DOIG``, ``Russell
+    Tohall``, ``THE BEATLES``, ``BRITTA SÖDING UND SIGISMUND LINDNER``): two to eight words, each
+    capitalised or a connector, no digits, of no other role. On a print without a caption such a
+    line is what the title names (SPEC §4b)."""
+    words = line.split()
+    return (2 <= len(words) <= 8 and not any(char.isdigit() for char in line)
+            and all(word[:1].isupper() or word.casefold() in _CONNECTORS for word in words)
+            and sum(len(_LETTER_WORD.findall(word)) > 0 and len(word) >= 3 for word in words) >= 1
+            and line_roles(line) == {OTHER})
 
 
 def _is_caption(line: str) -> bool:
@@ -184,13 +239,10 @@ def _is_bare_date(line: str) -> bool:
 def line_roles(line: str) -> frozenset[str]:
     """The roles of one OCR line (``ROLES``; ``{"other"}`` when none applies). See the module doc."""
     roles: set[str] = set()
-    agency = names_known_agency(line) or _AGENCY_WORDS.search(line) is not None
-    credited = credited_text(line)
-    if credited is not None:
-        if credited and not _is_agency_only(credited):
-            roles.add(CREDIT)
-        elif credited:
-            agency = True
+    agency = _names_agency(line)
+    credited = _credited(line)
+    if any(_names_person(text, after_slash) for text, after_slash in credited):
+        roles.add(CREDIT)
     if agency:
         roles.add(AGENCY)
     if _RECEIVED.search(line):
@@ -199,18 +251,36 @@ def line_roles(line: str) -> frozenset[str]:
         roles.add(NOTICE)
     if _FILING.search(line):
         roles.add(FILING)
-    if _ADDRESS.search(line) or (_HOUSE_NUMBER.search(line) and not is_date_text(line)):
+    if _PHONE.search(line) or (_STREET.search(line) and _NUMBER.search(line)) or (
+            _HOUSE_NUMBER.search(line) and not is_date_text(line)):
         roles.add(ADDRESS)
-    if RECEIVED not in roles and (_is_bare_date(line) or (_DATELINE_HEAD.search(line) and is_date_text(line))):
+    if RECEIVED not in roles and is_date_text(line) and (
+            _is_bare_date(line) or _DATELINE_HEAD.search(line) or _DATE_LABEL.search(line)):
         roles.add(DATELINE)
     if not roles & {CREDIT, RECEIVED, NOTICE, DATELINE} and _is_caption(line):
         roles.add(CAPTION)
     return frozenset(roles) or frozenset({OTHER})
 
 
+# A freelance photographer's stamp: the name, then the trade ("PRESS PHOTOGRAPHER", "Fotoreporter").
+_PROFESSION = re.compile(
+    r"^\W*(?:press\s+photographer|photographer|photojournalist|news\s+photographer|fotoreporter|pressefotograf"
+    r"|bildjournalist|bildberichterstatter|fotograf|photographe(?:\s+de\s+presse)?|reporter[\s-]photographe"
+    r"|fotografo(?:\s+di\s+stampa)?|fot[óo]grafo(?:\s+de\s+prensa)?|reportero\s+gr[áa]fico)\W*$", re.IGNORECASE)
+
+
 def roles_of(lines: Sequence[str]) -> list[frozenset[str]]:
-    """``line_roles`` of each line, in order."""
-    return [line_roles(line) for line in lines]
+    """``line_roles`` of each line of one side, in order, with what only neighbours tell: a line that
+    states a photographer's trade ("PRESS PHOTOGRAPHER") credits the photographer, and so does the
+    name line just before or after it."""
+    roles = [line_roles(line) for line in lines]
+    for i, line in enumerate(lines):
+        if _PROFESSION.search(line):
+            roles[i] = frozenset({CREDIT})
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(lines) and is_name_line(lines[j]):
+                    roles[j] = roles[j] | {CREDIT}  # still "other": a print naming no one else titles it so
+    return roles
 
 
 # Per reviewed field (SPEC §4b): the roles of a line that can carry its value, and the roles that say
