@@ -387,3 +387,15 @@ def test_two_servers_on_one_postgresql_store_share_decisions_and_claims(workbenc
     assert decide(ann, page, first, "title", "correct", "William Doig").status_code == 303
     assert "corrected to “William Doig” by ann" in bob.get("/record?id=r-title").text
     assert bob.get("/api/queue").json()["total"] == 4
+
+
+def test_spot_checks_are_queued_after_the_review_and_decided_as_spot_checks(workbench_run, store_uri):
+    client = TestClient(workbench_app(workbench_run, store_uri, spot_check_rate=1.0))  # every accepted field drawn
+    ids = [html.unescape(i) for i in re.findall(r'class="record-id">([^<]*)</a>', client.get("/").text)]
+    assert ids[:5] == QUEUE_ORDER and ids[5:] == ["vouched"]
+    page = client.get("/record?id=vouched").text
+    assert '<tr class="field-row spot-check selected" data-field="title"' in page
+    assert "PHOTO: <mark>WILLIAM DOIG</mark>" in page  # the OCR of a record the job vouched for is joined too
+    assert decide(client, page, "vouched", "title", "accept").status_code == 303
+    [decision] = DecisionStore(store_uri).history()
+    assert decision.kind == "spot_check"
