@@ -91,7 +91,7 @@ def latest_rows(warehouse: str, catalog_uri: str | None) -> tuple[pa.Table, str]
     which snapshot it is, in words."""
     from pipeline.catalog import resolve_warehouse
     from pipeline.latest import read_latest
-    from pipeline.preflight import InputError
+    from pipeline.errors import InputError
 
     try:
         return read_latest(resolve_warehouse(warehouse, catalog_uri, create=False))
