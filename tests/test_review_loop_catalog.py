@@ -213,3 +213,36 @@ def test_duckdb_reads_the_reviews_table_through_its_iceberg_extension(loop):
                               f"FROM iceberg_scan('{metadata}') ORDER BY seq").fetchall()
     assert rows == [(r["id"], r["field"], r["decision"], r["value"], r["seq"], str(r["run_date"]))
                     for r in sorted(loop["reviews_end"], key=lambda r: r["seq"])]
+
+
+def test_a_crash_between_the_records_and_the_reviews_commit_is_completed_once(tiny_checkpoint, tmp_path,
+                                                                               monkeypatch):
+    warehouse = tmp_path / "warehouse"
+    plain = write_input(tmp_path / "plain", prints())
+    night(plain, warehouse, "2024-05-01", str(tiny_checkpoint))
+    with DecisionStore(store_uri_for_warehouse(str(warehouse))) as store:
+        decide(store, served(warehouse), [{"id": "p0", "field": "title", "decision": "correct", "value": "ZERO",
+                                           "reviewer": "ann"}])
+    real = decisions_catalog.commit_pending
+    calls = []
+
+    def killed_after_the_records_commit(catalog, store):
+        calls.append(1)
+        if len(calls) == 1:  # the night's run: its records are committed, then the process dies
+            raise KeyboardInterrupt("killed")
+        return real(catalog, store)
+
+    monkeypatch.setattr(decisions_catalog, "commit_pending", killed_after_the_records_commit)
+    with pytest.raises(KeyboardInterrupt):
+        run_backfill(["--input", plain, "--output", str(warehouse), "--run_date", "2024-05-02",
+                      "--model", str(tiny_checkpoint), "--max_new_tokens", "4"])
+    catalog = cat.open_catalog(cat.resolve_warehouse(str(warehouse), create=False))
+    assert cat.committed_night(catalog.load_table(cat.RECORDS), "2024-05-02") is not None
+    assert cat.load_table(catalog, decisions_catalog.REVIEWS) is None  # not yet written
+    assert served(warehouse)["p0"]["title_origin"] == "model"  # latest serves no decision of a half night
+    rerun = night(plain, warehouse, "2024-05-02", str(tiny_checkpoint))
+    assert rerun.status == "already_committed"
+    assert [(r["id"], r["value"]) for r in reviews(warehouse)] == [("p0", "ZERO")]
+    night(plain, warehouse, "2024-05-03", str(tiny_checkpoint))
+    assert [(r["id"], r["value"], str(r["run_date"])) for r in reviews(warehouse)] == [("p0", "ZERO", "2024-05-02")]
+    assert served(warehouse)["p0"]["title"] == "ZERO"
