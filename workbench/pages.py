@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from decisions import ACCEPT, CORRECT, UNREADABLE, Decision, DecisionError, validate
+from decisions import ACCEPT, CORRECT, Decision, DecisionError, validate
 from formats.record_html import (RECORD_STYLE, confidence_html, field_status, heading_html, ocr_html, reasons_html,
                                  source_html, value_html)
 from workbench.app import HERE, review_state, reviewer, session
-from workbench.security import (COOKIE, Session, check_csrf, same_origin, set_session_cookie, token_matches)
+from workbench.security import COOKIE, Session, check_csrf, same_origin, set_session_cookie, token_matches
 from workbench.state import Filters, ReviewState, required_fields
 
 router = APIRouter()
