@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -84,9 +85,13 @@ def load(args: argparse.Namespace) -> Judged:
         else:
             rows, state = read_latest(cat.resolve_warehouse(args.warehouse, args.catalog_uri, create=False),
                                       with_decisions=False)
-            uri, described = args.store or store_uri_for_warehouse(args.warehouse), f"warehouse {args.warehouse} ({state})"
+            uri = args.store or store_uri_for_warehouse(args.warehouse)
+            described = f"warehouse {args.warehouse} ({state})"
     except StoreError as error:
         raise InputError(str(error)) from None
+    if not args.store and not os.path.exists(uri.removeprefix("sqlite:///")):  # opening would create an empty one
+        raise InputError(f"no decisions store at {uri.removeprefix('sqlite:///')}: nothing decided yet "
+                         "(or pass --store URI)")
     with DecisionStore(uri) as store:
         decisions = [asdict(d) for d in store.holding()]
     return Judged(rows, decisions, redact(f"{described}, store {uri}"))

@@ -214,3 +214,15 @@ def test_evaluate_decisions_reports_precision_and_corrections_with_intervals(tmp
     assert figures["title"]["accepted_precision"]["value"] == round(expected.accepted_precision.value, 4)
     assert figures["title"]["accepted_precision"]["n"] == 200 and figures["title"]["reviewed_corrected"]["n"] == 100
     assert "accepted precision (spot checks)" in out and "(n=200)" in out
+
+
+def test_a_run_nobody_reviewed_is_a_clear_error_and_no_store_is_created(tmp_path, capsys):
+    from pipeline.__main__ import main
+
+    run = tmp_path / "run"
+    (run / "records").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([{"id": "r0", "needs_review": False, "review_fields": [],
+                                          "review_reasons": [], "title_confidence": 0.9}]),
+                   run / "records" / "part-0.parquet")
+    assert main(["evaluate", "--decisions", "--run", str(run)]) == 2
+    assert "no decisions store at" in capsys.readouterr().err and not (run / "reviews.db").exists()
