@@ -48,6 +48,7 @@ def test_training_exports_an_adapter_that_names_its_base(adapter, tiny_llama_che
     assert metadata["base"] == {"path": str(tiny_llama_checkpoint.resolve()),
                                 "files": {"model.safetensors": sha256_file(base_weights)}}
     assert metadata["base_model_type"] == "llama" and metadata["context_length"] == 256
+    assert metadata["review"]["chosen_on"] == "synthetic held-out split, seed 1, 4 records"  # thresholds travel too
     assert metadata["training"]["trained_parameters"] < metadata["training"]["parameters"] / 5
     assert resolve_base(adapter) == tiny_llama_checkpoint.resolve()
     # Every resume checkpoint holds a loadable adapter (a learning curve's points) and no frozen weights.
@@ -131,3 +132,15 @@ def test_a_package_file_is_found_by_its_record_and_a_wrong_hash_refused_before_c
     with pytest.raises(BaseMismatchError):
         converted_base(found.path, tmp_path / "cache", expect_sha256="0" * 64)
     assert not (tmp_path / "cache").exists()  # refused before any conversion
+
+
+def test_a_resume_checkpoints_adapter_is_published_with_its_training(adapter, tmp_path):
+    from train.publish import publish
+
+    published = publish(adapter / "checkpoints" / "step00000002", tmp_path / "model")
+    training = published["training"]
+    assert (training["optimizer_steps"], training["examples_seen"], training["sittings"]) == (2, 8, 1)
+    assert training["data_mix"]["synthetic_seed"] == 0 and training["commands"] == ["train(...)"]
+    assert published["base"] == read_metadata(adapter)["base"]
+    assert resolve_base(tmp_path / "model") == resolve_base(adapter)
+    assert model_version(tmp_path / "model") != model_version(adapter)  # two steps, not four

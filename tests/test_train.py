@@ -161,6 +161,14 @@ def test_deepspeed_steps_lower_loss_and_checkpoint_generates(tmp_path, micro_con
     assert 1 <= generation.output_tokens <= 8
     assert json.loads((out / "eval.json").read_text())["n"] == 4
 
+    # Review thresholds travel with the checkpoint: chosen on the synthetic held-out validation split.
+    from formats.review import THRESHOLD_FIELDS
+
+    review = metadata["review"]
+    assert set(review["thresholds"]) == set(THRESHOLD_FIELDS)
+    assert all(0.5 <= value <= 1 for value in review["thresholds"].values())  # from the floor up
+    assert review["chosen_on"] == "synthetic held-out split, seed 1, 4 records" and review["target"] == 0.98
+
 
 def test_bf16_on_cpu_trains_in_bf16_and_saves_float32_when_asked(tmp_path, micro_config):
     """DeepSpeed's bf16 mode (ZeRO-1 keeps fp32 master weights) runs on CPU: the losses move off the fp32

@@ -99,6 +99,21 @@ def reviewed_records(data_args: DataArguments) -> int:
     return pq.read_metadata(data_args.reviewed_file).num_rows if data_args.reviewed_file else 0
 
 
+def review_thresholds(output_dir: Path, encoder: Encoder, data_args: DataArguments, validation: Sequence[Sample],
+                      max_new_tokens: int, batch_size: int) -> dict[str, Any]:
+    """Review thresholds chosen on the synthetic held-out part of the validation records, with the export
+    loaded as the job loads it."""
+    from model.loading import load_model, load_tokenizer
+    from train.thresholds import choose_thresholds
+
+    held_out = validation[-data_args.synthetic_validation_examples:]
+    tokenizer = load_tokenizer(str(output_dir))
+    model = load_model(str(output_dir), device="cuda" if torch.cuda.is_available() else "cpu")
+    return choose_thresholds(model, tokenizer, encoder, held_out, max_new_tokens, batch_size,
+                             f"synthetic held-out split, seed {data_args.synthetic_validation_seed}, "
+                             f"{len(held_out)} records")
+
+
 def data_mix(data_args: DataArguments, n_train_file: int, n_synthetic: int) -> dict[str, Any]:
     """What the model was trained and validated on, for ``backstamp.json``."""
     n_reviewed = reviewed_records(data_args)
@@ -185,6 +200,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     with open(train_args.deepspeed, encoding="utf-8") as handle:
         ds_config = fill_deepspeed_config(json.load(handle), train_args, precision, total_steps, world_size)
     zero_stage = int(ds_config.get("zero_optimization", {}).get("stage", 0))
+    if lora and zero_stage == 3:  # PEFT would save the partitioned (empty) adapter tensors of this rank
+        raise ValueError(f"--lora_r with ZeRO stage 3 ({train_args.deepspeed}): use a stage 0-2 config such as "
+                         "configs/ds_config_gptj.json; the frozen base needs no optimizer state to partition")
     schedule = Schedule(total_steps, train_args.warmup_steps, train_args.lr_scheduler_type, train_args.min_lr_ratio,
                         train_args.max_train_minutes * 60 if train_args.schedule_by_time else 0.0)
     engine, _, _, _ = deepspeed.initialize(model=model, config=ds_config,
@@ -290,6 +308,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     result.update(final_evaluation(output_dir, encoder, validation_samples, max_new_tokens,
                                    train_args.per_device_eval_batch_size,
                                    engine.module if save_dtype != train_dtype else None))
+    if data_args.synthetic_validation_examples:  # thresholds that travel with the checkpoint (train/thresholds.py)
+        checkpoint_fields["review"] = review_thresholds(output_dir, encoder, data_args, validation_samples,
+                                                        max_new_tokens, train_args.per_device_eval_batch_size)
     from model.checkpoint import write_metadata
 
     wall_minutes = round(wall.seconds() / 60, 2)
