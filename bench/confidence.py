@@ -14,7 +14,7 @@ on the held-out split of seed ``--choose_seed``, and the figures that count are 
 ``--seed``, which the choice never saw (both are written). The realistic set only measures,
 at the job's built-in thresholds. Writes ``bench/results/confidence_<name>.{json,md}``.
 
-    python -m bench.confidence --name synthetic --choose       # chosen on seed 1, reported on seed 2
+    python -m bench.confidence --name synthetic --choose   # chosen on seed 1 (800), reported on seed 2 (400)
     python -m bench.confidence --name realistic --records data/eval/realistic/records.parquet \
         --labels data/eval/realistic/labels.parquet
 """
@@ -227,12 +227,12 @@ def measure(records, labels: dict, model, tokenizer, max_new_tokens: int, cache:
     return collect(records, labels, by_mode), totals
 
 
-def labelled_set(args, seed: int, checkpoint, budget: int) -> tuple[list, dict]:
+def labelled_set(args, seed: int, n: int, checkpoint, budget: int) -> tuple[list, dict]:
     """The prompted records and labels of ``--records``/``--labels``, or of the synthetic held-out split ``seed``."""
     with tempfile.TemporaryDirectory() as folder:
         if args.records is None:
             from train.synthetic import write_split
-            records_path, labels_path = write_split(folder, args.n, seed=seed, split="heldout")
+            records_path, labels_path = write_split(folder, n, seed=seed, split="heldout")
         else:
             records_path, labels_path = Path(args.records), Path(args.labels)
         labels = {row["id"]: row for row in pq.read_table(labels_path).to_pylist()}
@@ -261,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="data/models/demo-gptj")
     parser.add_argument("--records", default=None, help="records Parquet (default: synthetic held-out splits)")
     parser.add_argument("--labels", default=None)
-    parser.add_argument("--n", type=int, default=400, help="records per synthetic held-out split")
+    parser.add_argument("--n", type=int, default=400, help="records of the synthetic held-out split reported on")
+    parser.add_argument("--choose_n", type=int, default=800, help="records of the split --choose picks thresholds on")
     parser.add_argument("--seed", type=int, default=2, help="the synthetic split the figures are reported on")
     parser.add_argument("--choose_seed", type=int, default=1, help="the synthetic split --choose picks thresholds on")
     parser.add_argument("--name", default="synthetic")
@@ -286,10 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
 
-    def rows_of(seed: int, label: str) -> tuple[list, list[dict], dict]:
-        records, labels = labelled_set(args, seed, checkpoint, budget)
+    def rows_of(seed: int, n: int, label: str) -> tuple[list, list[dict], dict]:
+        records, labels = labelled_set(args, seed, n, checkpoint, budget)
         rows, totals = measure(records, labels, model, tokenizer, max_new_tokens,
-                               cache / f"{args.name}-{label}-{seed}-{args.n}.pickle" if cache else None)
+                               cache / f"{args.name}-{label}-{seed}-{n}.pickle" if cache else None)
         return records, rows, totals
 
     meta = {"model": args.model, "model_version": model_version(checkpoint), "set": args.name, "aggregate": AGGREGATE,
@@ -297,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sections, results = [], {"meta": meta}
     thresholds = dict(DEFAULT_THRESHOLDS)
     if args.choose:
-        records, rows, totals = rows_of(args.choose_seed, "choose")
+        records, rows, totals = rows_of(args.choose_seed, args.choose_n, "choose")
         thresholds = choose(rows, args.target, args.floor)
         meta.update(target=args.target, floor=args.floor,
                     chosen_on=f"synthetic held-out split, seed {args.choose_seed}, {len(records)} records")
@@ -305,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                rows, thresholds, len(records), args.model))
         results["chosen_on"] = {"generation": totals, "trust": trust_table(rows, thresholds)}
     label = "synthetic held-out seed %d (thresholds not chosen on it)" % args.seed if args.records is None else args.name
-    records, rows, totals = rows_of(args.seed, "report")
+    records, rows, totals = rows_of(args.seed, args.n, "report")
     sections.append(report(f"Reported on: {label}", rows, thresholds, len(records), args.model))
     meta.update(records=len(records), reported_on=label)
     results.update(generation=totals, separation=separation(rows), trust=trust_table(rows, thresholds),

@@ -3,6 +3,7 @@ and how the run counts them."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -184,35 +185,67 @@ def test_the_manifest_counts_records_and_fields_by_reason():
     assert "3 records, 6 fields" in lines[0] and lines[1].endswith("low_confidence:title: 2, loop: 1")
 
 
-def test_a_run_writes_the_review_columns_and_its_manifest_counts_them(tiny_checkpoint, tmp_path):
-    """The whole job on DirectRunner; the manifest's review counts equal what the written rows say."""
+DEMO = Path(__file__).resolve().parents[1] / "data" / "models" / "demo-gptj"
+
+
+def synthetic_prints(n: int) -> list[dict]:
+    """Input rows of synthetic prints (train.synthetic, a held-out split), on which the demo model writes values."""
+    from train.synthetic.generator import Generator
+
+    return [record.record_row() for record in Generator(seed=11, split="heldout").records(n)]
+
+
+def test_a_run_writes_the_review_columns_and_its_manifest_counts_them(tmp_path):
+    """The whole job on DirectRunner with the demo model, which writes real values: every source
+    points at a line that holds its value, digits included; the manifest's counts equal what the
+    written rows say and it records the rules in force."""
     import collections
     import json
 
     import pyarrow.parquet as pq
 
+    from formats.evidence import AGENCY_STAMPS, canonical_agency, digit_runs, match_span
     from pipeline.job import run
 
-    rows = [{"id": f"r{i}", "front_ocr": ["OCT 3 1963"], "back_ocr": ["AP WIREPHOTO", "THE BEATLES", f"ref {i}"],
-             "language": "en"} for i in range(5)]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    pq.write_table(pa.Table.from_pylist(synthetic_prints(8)), tmp_path / "in.parquet")
     manifest = run(["--input", str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"),
-                    "--model", str(tiny_checkpoint), "--review_threshold_title", "0.3"])
+                    "--model", str(DEMO), "--review_threshold_title", "0.3"])
     written = pq.read_table(list((tmp_path / "out" / "records").glob("*.parquet"))).to_pylist()
-    assert len(written) == 5
+    inputs = {row["id"]: row for row in synthetic_prints(8)}
+    assert len(written) == 8
+    sourced = 0
     for row in written:
         assert row["needs_review"] == bool(row["review_fields"] or row["review_reasons"])
+        assert (row["description_confidence"] is None) == (row["description"] == "")
+        lines = {"back": [" ".join(line.split()) for line in inputs[row["id"]]["back_ocr"] or [] if line.strip()],
+                 "front": [" ".join(line.split()) for line in inputs[row["id"]]["front_ocr"] or [] if line.strip()]}
         for name in REVIEWED_FIELDS:
-            assert (row[f"{name}_confidence"] is None) <= (row[name] == "")  # a value always has a confidence
+            value, source = row[name], row[f"{name}_source"]
+            assert (row[f"{name}_confidence"] is None) <= (value == "")  # a value always has a confidence
             assert row[f"{name}_confidence"] is None or 0.0 <= row[f"{name}_confidence"] <= 1.0
+            if source == "canonical":
+                stamps = AGENCY_STAMPS[canonical_agency(value)]
+                assert any(match_span(name, value, line) for line in lines["back"] + lines["front"]), (value, stamps)
+            elif source:
+                side, _, index = source.partition(":")
+                line = lines[side][int(index)]
+                assert match_span(name, value, line) is not None or match_span(
+                    name, value, f"{line} {lines[side][int(index) + 1]}") is not None, (name, value, line)
+                assert digit_runs(value) <= digit_runs(" ".join(lines[side][int(index):int(index) + 2]))
+                sourced += 1
+            elif value:
+                assert f"not_in_ocr:{name}" in row["review_reasons"] and name in row["review_fields"]
+    assert sourced >= 8  # the demo model wrote values the job found in the OCR: the checks above ran
     reasons = collections.Counter(reason for row in written for reason in row["review_reasons"])
     fields = collections.Counter(name for row in written for name in row["review_fields"])
-    saved = json.loads((tmp_path / "out" / "manifest.json").read_text())["review"]
-    assert saved == manifest.review == {
+    saved = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert saved["review"] == manifest.review == {
         "records": sum(row["needs_review"] for row in written), "fields": sum(fields.values()),
         "by_reason": dict(sorted(reasons.items())), "by_field": dict(sorted(fields.items()))}
-    assert saved["records"] > 0  # a random tiny model's answers are not to be trusted
-    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["options"]["review_threshold_title"] == 0.3
+    assert saved["options"]["review_threshold_title"] == 0.3
+    rules = saved["extra"]["review_rules"]
+    assert rules["thresholds"] == {**DEFAULT_THRESHOLDS, "title": 0.3}
+    assert rules["evidence_threshold"] == 90.0 and rules["not_in_ocr_factor"] == NOT_IN_OCR_FACTOR
 
 
 # --- evidence that knows what a field means (issue 24) ----------------------------------------------------------
