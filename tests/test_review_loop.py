@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from decisions import DecisionStore, store_uri_for_warehouse
-from formats.queue import review_queue
 from pipeline import catalog as cat
 from pipeline.__main__ import main as pipeline_main
 from pipeline.backfill import run_backfill
@@ -42,12 +41,13 @@ def served(warehouse: Path) -> dict[str, dict]:
 
 
 def api_client(warehouse: Path) -> TestClient:
-    """The workbench over the warehouse's latest rows, as a team runs it (a token; decisions in WAREHOUSE/reviews.db)."""
+    """The workbench over the warehouse, as ``python -m pipeline workbench --warehouse W --token T`` builds it
+    (the queue from ``latest``, spot checks at the default rate; decisions in WAREHOUSE/reviews.db)."""
     from workbench.app import WorkbenchConfig, create_app
-    from workbench.state import Queue, ReviewState
+    from workbench.source import open_source, queue_from
+    from workbench.state import ReviewState
 
-    table, described = read_latest(cat.resolve_warehouse(str(warehouse), create=False))
-    queue = Queue.from_table(review_queue(table, None), source=f"warehouse {warehouse} ({described})")
+    queue = queue_from(open_source(warehouse=str(warehouse), with_ocr=False))
     return TestClient(create_app(ReviewState(queue, DecisionStore(store_uri_for_warehouse(str(warehouse))), 15.0),
                                  WorkbenchConfig(token=TOKEN, reviewer="ann")))
 
@@ -79,6 +79,7 @@ def loop(tiny_checkpoint, tmp_path_factory):
 
     seen["second"] = night(input_glob, warehouse, "2024-07-02", str(tiny_checkpoint))
     seen["after"] = served(warehouse)
+    seen["queue_after"] = api_client(warehouse).get("/api/queue?limit=100", headers=bearer).json()
 
     exported = folder / "reviewed.parquet"
     assert pipeline_main(["decisions", "export", "--warehouse", str(warehouse), "--to", str(exported), "--training",
@@ -114,6 +115,12 @@ def test_the_next_night_commits_them_and_latest_serves_the_persons_values(loop):
     assert loop["after"]["p3"]["title"] == "PRINT 3" and loop["after"]["p3"]["agency_origin"] == "model"
 
 
+def test_the_next_queue_leaves_out_the_fields_already_decided(loop):
+    queued = {record["id"]: record for record in loop["queue_after"]["records"]}
+    assert not set(PERSON) & set(queued)  # every field of p0-p2 decided
+    assert "title" not in queued["p3"]["review_fields"] and "p3" in queued  # p3's other fields still to review
+
+
 def test_export_training_writes_the_fully_decided_records(loop):
     rows = {row["id"]: row for row in loop["exported"]}
     assert set(rows) == set(PERSON)  # p3 has one decided field only
@@ -137,3 +144,20 @@ def test_the_new_models_night_reprocesses_while_the_persons_values_hold(loop):
         assert all(final[record_id][f"{f}_origin"] == "reviewer" for f in FIELDS)
     assert final["p3"]["title"] == "PRINT 3"
     assert all(final["p5"][f"{f}_origin"] == "model" for f in FIELDS)
+
+
+def test_reviewed_rows_train_beside_synthetic_ones_in_the_chosen_mix(tmp_path):
+    from train.args import DataArguments
+    from train.finetune import data_mix, prepare_samples
+
+    reviewed = tmp_path / "reviewed.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": record_id, "front_ocr": ["PRINT"], "back_ocr": ["KEYSTONE"],
+                                          "language": "en", **fields} for record_id, fields in PERSON.items()]),
+                   reviewed)
+    args = DataArguments(reviewed_file=str(reviewed), reviewed_weight=3, synthetic_train_examples=4)
+    samples, _ = prepare_samples(args)
+    assert len(samples) == 3 * 3 + 4
+    assert [s.fields["title"] for s in samples[:3]] == ["PRINT 0", "PRINT 1", "PRINT 2"]
+    mix = data_mix(args, len(samples) - 4, 4)
+    assert (mix["reviewed_records"], mix["reviewed_weight"], mix["synthetic_examples"], mix["train_file_examples"]) \
+        == (3, 3, 4, 0)
