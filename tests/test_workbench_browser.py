@@ -4,7 +4,7 @@ the API sees the same decisions, and a decision made through the API shows in th
 
 ``run_tests.sh`` installs chromium and chromium-driver and sets BACKSTAMP_REQUIRE_BROWSER=1, so there a
 missing browser fails these tests instead of skipping them. ``BACKSTAMP_SCREENSHOTS=DIR`` also keeps the
-screenshots (the README's come from here).
+screenshots (docs/workbench-images.png comes from here).
 """
 from __future__ import annotations
 
@@ -121,11 +121,11 @@ def screenshot(driver, name: str, tmp_path: Path) -> Path:
 def test_three_records_by_keyboard_then_reload_and_the_decisions_hold(server, browser, tmp_path):
     browser.get(server + "/")
     wait_for(browser, "#progress")
-    screenshot(browser, "workbench-queue.png", tmp_path)
+    screenshot(browser, "browser-queue.png", tmp_path)
     press(browser, "\ue007")  # Enter: start
     assert shown_record(browser) == "r-title"
     assert "selected" in browser.find_element("id", "field-title").get_attribute("class")
-    screenshot(browser, "workbench-record.png", tmp_path)
+    screenshot(browser, "workbench-images.png", tmp_path)
     press(browser, "a")  # accept the title
     wait_for(browser, 'tr.decide-row[data-field="title"] p.held[data-decision="accept"]')
 
@@ -144,7 +144,7 @@ def test_three_records_by_keyboard_then_reload_and_the_decisions_hold(server, br
     assert "selected" in browser.find_element("id", "field-agency").get_attribute("class")
     press(browser, "u")  # the print cannot tell
     wait_for(browser, 'tr.decide-row[data-field="agency"] p.held[data-decision="unreadable"]')
-    screenshot(browser, "workbench-decided.png", tmp_path)
+    screenshot(browser, "browser-decided.png", tmp_path)
 
     browser.refresh()  # as if the browser had been closed and opened again
     assert held(browser, "agency") == "unreadable"
