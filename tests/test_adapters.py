@@ -23,6 +23,7 @@ from model.pretrained_base import BaseMismatchError, converted_base, find_packag
 from pipeline.job import run
 from train.args import DataArguments, ModelArguments, TrainArguments
 from train.finetune import main, train
+from tests.tiny_checkpoint import build_tiny_llama_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(REPO / ".cache" / "torch_extensions"))
@@ -144,3 +145,36 @@ def test_a_resume_checkpoints_adapter_is_published_with_its_training(adapter, tm
     assert published["base"] == read_metadata(adapter)["base"]
     assert resolve_base(tmp_path / "model") == resolve_base(adapter)
     assert model_version(tmp_path / "model") != model_version(adapter)  # two steps, not four
+
+
+def test_a_base_without_the_tags_grows_and_the_adapter_keeps_only_their_rows(tmp_path):
+    """SmolLM2's case: the base's tokenizer lacks the tags, so the embedding grows by their rows; the adapter
+    holds those rows as trainable tokens, never the whole (resized) embedding, and the job grows the base alike."""
+    from safetensors import safe_open
+
+    from formats.tags import ALL_TAG_TOKENS
+    from train.checkpointing import export_adapter
+    from train.modeling import build_model, load_or_build_tokenizer
+
+    base = build_tiny_llama_checkpoint(tmp_path / "base", with_tags=False)
+    rows = json.loads((base / "config.json").read_text())["vocab_size"]
+    args = ModelArguments(model_name_or_path=str(base), lora_r=4)
+    tokenizer = load_or_build_tokenizer(args, str(base))
+    model = build_model(args, tokenizer, str(base))
+    assert model.config.vocab_size == len(tokenizer) > rows  # grown to exactly the tokenizer
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.requires_grad:
+                parameter.add_(0.1)  # as if trained
+    from train.checkpointing import adapter_fields
+
+    export_adapter(model, tokenizer, tmp_path / "adapter", {**adapter_fields(args, str(base), model),
+                                                            "max_new_tokens": 8}, True)
+    with safe_open(str(tmp_path / "adapter" / "adapter_model.safetensors"), "pt") as weights:
+        shapes = {name: weights.get_slice(name).get_shape() for name in weights.keys()}
+    assert not any("base_layer" in name for name in shapes)
+    deltas = [shape for name, shape in shapes.items() if "trainable_tokens_delta" in name]
+    assert deltas and all(shape[0] == 2 * len(ALL_TAG_TOKENS) for shape in deltas)
+    merged = load_model(str(tmp_path / "adapter"))
+    tag = tokenizer.convert_tokens_to_ids("<title>")
+    assert torch.allclose(merged.get_input_embeddings().weight[tag], model.get_input_embeddings().weight[tag])

@@ -26,8 +26,8 @@ _CORPUS = [
 ]
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    return train_bpe(_CORPUS * 4, vocab_size=400)
+def build_tokenizer(with_tags: bool = True) -> PreTrainedTokenizerFast:
+    return train_bpe(_CORPUS * 4, vocab_size=400, with_tags=with_tags)
 
 
 def build_tiny_checkpoint(path: str | Path, seed: int = 0, n_positions: int = 256,
@@ -53,19 +53,22 @@ LLAMA_SPECIAL_TOKENS = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", 
                         "additional_special_tokens": ["<file_sep>", "<repo_name>"]}
 
 
-def build_llama_tokenizer() -> PreTrainedTokenizerFast:
+def build_llama_tokenizer(with_tags: bool = True) -> PreTrainedTokenizerFast:
     """The tiny BPE with SmolLM2-like special tokens: BOS ``<|im_start|>``, EOS/pad ``<|im_end|>`` and more."""
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(with_tags)
     tokenizer.add_special_tokens(LLAMA_SPECIAL_TOKENS)
     tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
 def build_tiny_llama_checkpoint(path: str | Path, seed: int = 0, max_position_embeddings: int = 256,
-                                max_new_tokens: int = 16) -> Path:
-    """Save a 2-layer, 64-wide Llama (4 query / 2 key-value heads, tied embeddings) like ``build_tiny_checkpoint``."""
+                                max_new_tokens: int = 16, with_tags: bool = True) -> Path:
+    """Save a 2-layer, 64-wide Llama (4 query / 2 key-value heads, tied embeddings) like ``build_tiny_checkpoint``.
+
+    ``with_tags=False``: a pretrained base's situation (SmolLM2's): no tag tokens, no spare rows.
+    """
     path = Path(path)
-    tokenizer = build_llama_tokenizer()
+    tokenizer = build_llama_tokenizer(with_tags)
     config = LlamaConfig(
         vocab_size=len(tokenizer), max_position_embeddings=max_position_embeddings, hidden_size=64,
         intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,

@@ -293,7 +293,9 @@ def export_adapter(model, tokenizer, output_dir: Path, fields: Mapping[str, Any]
     if not is_main:
         return
     output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir, safe_serialization=True)
+    # The embedding was resized for the tags, which makes PEFT save the whole embedding and output layer
+    # (226 MB for SmolLM2) by default; the tag rows are in the trainable-token deltas already.
+    model.save_pretrained(output_dir, safe_serialization=True, save_embedding_layers=False)
     (output_dir / "README.md").unlink(missing_ok=True)  # PEFT's model-card template, empty here
     tokenizer.save_pretrained(output_dir)
     write_metadata(output_dir, fields)

@@ -48,13 +48,28 @@ def training_record(checkpoint: Path) -> dict[str, Any]:
 
 
 def publish(checkpoint: Path, to: Path) -> dict[str, Any]:
-    """Copy ``checkpoint/adapter`` to ``to`` (replacing it) and record the training in its ``backstamp.json``."""
+    """Copy ``checkpoint/adapter`` to ``to`` (replacing it) and record the training in its ``backstamp.json``.
+
+    The adapter is saved again through PEFT without the embedding layers: a checkpoint written before
+    ``export_adapter`` left them out holds the resized base embedding too (226 MB for SmolLM2), which
+    the base provides anyway; only the tag rows are the adapter's, and they are its trainable tokens.
+    """
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from model.adapters import resolve_base
+
     adapter = checkpoint / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{checkpoint}: no adapter/ folder (not a resume checkpoint of a --lora_r run)")
     if to.exists():
         shutil.rmtree(to)
-    shutil.copytree(adapter, to)
+    shutil.copytree(adapter, to, ignore=shutil.ignore_patterns("adapter_model.safetensors", "README.md"))
+    base = AutoModelForCausalLM.from_pretrained(resolve_base(adapter), local_files_only=True)
+    base.resize_token_embeddings(read_metadata(adapter)["embedding_rows"])
+    PeftModel.from_pretrained(base, str(adapter)).save_pretrained(to, safe_serialization=True,
+                                                                  save_embedding_layers=False)
+    (to / "README.md").unlink(missing_ok=True)
     fields = {k: v for k, v in read_metadata(to).items() if k != "files"}
     return write_metadata(to, {**fields, "training": training_record(checkpoint)})
 

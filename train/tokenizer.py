@@ -55,8 +55,9 @@ def synthetic_corpus(n: int, seed: int) -> Iterator[str]:
         yield " ".join(lines + values + [record.language])
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int = 2048) -> PreTrainedTokenizerFast:
-    """A GPT-2-style byte-level BPE trained on ``texts``, with bos/eos/pad ``<|endoftext|>`` and the tags."""
+def train_bpe(texts: Iterable[str], vocab_size: int = 2048, with_tags: bool = True) -> PreTrainedTokenizerFast:
+    """A GPT-2-style byte-level BPE trained on ``texts``, with bos/eos/pad ``<|endoftext|>`` and the tags
+    (``with_tags=False``: without, like a pretrained base's tokenizer before training adds them)."""
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
@@ -65,7 +66,8 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 2048) -> PreTrainedTokeniz
     core.train_from_iterator((_TAG_TEXT.sub(" ", t) for t in texts), trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token=EOS, eos_token=EOS, pad_token=EOS,
                                         unk_token=EOS, model_max_length=2048)
-    add_tag_tokens(tokenizer)
+    if with_tags:
+        add_tag_tokens(tokenizer)
     return tokenizer
 
 
