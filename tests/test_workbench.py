@@ -399,3 +399,21 @@ def test_spot_checks_are_queued_after_the_review_and_decided_as_spot_checks(work
     assert decide(client, page, "vouched", "title", "accept").status_code == 303
     [decision] = DecisionStore(store_uri).history()
     assert decision.kind == "spot_check"
+
+
+def test_a_prints_image_on_gcs_is_read_by_the_server(workbench_run, store_uri, gcs_emulator):
+    """``gs://`` image URIs are read through fsspec (gcsfs) by the server; the page names only the app."""
+    import uuid
+
+    from tests.gcs_emulator import BUCKET
+
+    local = workbench_run.parent / "images" / "1-front.png"
+    uri = f"gs://{BUCKET}/images-{uuid.uuid4().hex[:8]}/front.png"
+    gcs_emulator.upload(local, uri)
+    client = TestClient(workbench_app(workbench_run, store_uri))
+    client.app.state.review.queue.row("r-title")["front_image"] = uri
+    page = client.get("/record?id=r-title").text
+    assert "gs://" not in page and "/image?id=r-title&amp;column=front_image" in page
+    served = client.get("/image?id=r-title&column=front_image")
+    assert served.status_code == 200 and served.content == local.read_bytes()
+    assert client.get("/image?id=r-title&column=collection").status_code == 404  # not an image column
