@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
+from model.checkpoint import context_length
 from model.config import EngineCheck, EngineConfig
 from model.decode import DecodeConfig, Decoder
 from model.engines import Engine, deepspeed_module, load_engine
@@ -87,7 +88,7 @@ def load_verified_engine(checkpoint: str, config: EngineConfig, max_new_tokens: 
         return load_engine(checkpoint, config)
     label = config.engine + (" (compiled decode)" if compiled else "")
     reference = load_engine(checkpoint, dataclasses.replace(config, engine="hf", decode="eager"))
-    probe = probe_batch(reference, reference.model.config.n_positions - max_new_tokens)
+    probe = probe_batch(reference, context_length(reference.model.config.to_dict()) - max_new_tokens)
     expected = reference.generate(probe, max_new_tokens)
     weights = None
     try:

@@ -91,3 +91,12 @@ def test_special_tokens_are_neutralised_and_cleaning_stays_idempotent(raw, clean
     assert clean_line(raw, tokens) == cleaned
     assert clean_line(cleaned, tokens) == cleaned
     assert neutralise_special_tokens(cleaned, tokens) == cleaned
+
+
+def test_the_deepspeed_engine_check_probes_a_llama_within_its_own_context(tiny_llama_checkpoint):
+    from model.config import EngineConfig
+    from model.verify import load_verified_engine
+
+    engine = load_verified_engine(str(tiny_llama_checkpoint), EngineConfig(engine="deepspeed", device="cpu"), 8,
+                                  "refuse")
+    assert engine.name == "deepspeed"  # the probe filled 256 - 8 tokens and both engines agreed
