@@ -77,7 +77,9 @@ _AGENCY_WORDS = _words(
     r"unifax", r"news\s*(?:photos?|pictures?|service|features?)", r"press\s+(?:photos?|pictures?|service|bureau)",
     r"photo\s+(?:service|news|press|library|archives?)", r"picture\s+(?:library|service|post|archives?)",
     r"bilderdienst", r"bildarchiv", r"bildstelle", r"pressebild(?:dienst)?", r"pressefoto", r"pressedienst",
-    r"photoreportage", r"phototh[èe]que", r"fototeca", r"archivio\s+fotografico", r"archivo\s+fotogr[áa]fico",
+    r"photoreportage", r"phototh[èe]que",
+    r"(?:public|picture|photo(?:graphic)?|press|news|film|city|state|national|university)\s+(?:library|archives?)",
+    r"biblioth[èe]que", r"biblioteca", r"bibliothek", r"filmarchiv", r"cin[ée]math[èe]que", r"cineteca", r"fototeca", r"archivio\s+fotografico", r"archivo\s+fotogr[áa]fico",
     r"foto\s*-?\s*(?:press|service|servizio)", r"publifoto", r"wide\s+world", r"newspictures", r"keystone",
     r"studios?", r"pictures\s+(?:corp(?:oration)?|inc|ltd)", r"(?:photos?|pictures)\s+(?:ltd|limited|inc|gmbh|s\.?a|s\.?p\.?a)",
     r"ltd", r"gmbh", r"s\.?\s?p\.?\s?a", r"s\.?\s?a\.?\s?r\.?\s?l",
@@ -262,6 +264,11 @@ def line_roles(line: str) -> frozenset[str]:
     return frozenset(roles) or frozenset({OTHER})
 
 
+def _trade_after_name(line: str) -> bool:
+    match = _TRAILING_TRADE.search(line)
+    return match is not None and _NAME_WORD.search(match.group("name")) is not None
+
+
 # A freelance photographer's stamp: the name, then the trade ("PRESS PHOTOGRAPHER", "Fotoreporter").
 _PROFESSION = re.compile(
     r"^\W*(?:press\s+photographer|photographer|photojournalist|news\s+photographer|fotoreporter|pressefotograf"
@@ -269,11 +276,19 @@ _PROFESSION = re.compile(
     r"|fotografo(?:\s+di\s+stampa)?|fot[óo]grafo(?:\s+de\s+prensa)?|reportero\s+gr[áa]fico)\W*$", re.IGNORECASE)
 
 
+# A freelancer's stamp on one line: "Roberta MONDRAGÓN Freelance Photographer", "Hans Weber, Pressefotograf".
+_TRAILING_TRADE = re.compile(
+    r"^(?P<name>.*?[^\W\d_].*?)[\s,-]+(?:freelance\s+|press\s+|news\s+)?(?:photographer|photojournalist|fotoreporter"
+    r"|pressefotograf|bildjournalist|photographe(?:\s+de\s+presse)?|fot[óo]grafo(?:\s+de\s+prensa|\s+di\s+stampa)?)"
+    r"\W*$", re.IGNORECASE)
+
+
 def roles_of(lines: Sequence[str]) -> list[frozenset[str]]:
     """``line_roles`` of each line of one side, in order, with what only neighbours tell: a line that
     states a photographer's trade ("PRESS PHOTOGRAPHER") credits the photographer, and so does the
     name line just before or after it."""
-    roles = [line_roles(line) for line in lines]
+    roles = [(line_roles(line) - {OTHER}) | {CREDIT} if _trade_after_name(line) else line_roles(line)
+             for line in lines]
     for i, line in enumerate(lines):
         if _PROFESSION.search(line):
             roles[i] = frozenset({CREDIT})
