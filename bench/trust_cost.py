@@ -1,4 +1,5 @@
-"""What the per-field confidences and the loop guard cost (issue 14), side by side on CPU.
+"""What the per-field confidences, the loop guard (issue 14) and the evidence rules (issue 24) cost,
+side by side on CPU.
 
 Same model, records and batches (the job's token budget, bench (c)); only the decoding differs:
 
@@ -6,28 +7,43 @@ Same model, records and batches (the job's token budget, bench (c)); only the de
   (``generate_batch(loop_rule=None, probabilities=None)``, the decoding before issue 14);
 * ``after``: what the job runs now (chosen-token log-probabilities and the loop guard).
 
+and, for issue 24, the job's decoding followed by its per-record parse and review routing:
+
+* ``routing before 24``: ``formats/evidence.py`` and ``formats/review.py`` as of ``BASELINE`` (read
+  from git at run time, no copy kept in the tree): fuzzy evidence, no line roles, no description;
+* ``routing now``: the job's routing (digits exact, line roles, missed fields, description).
+
 Record sets are cut into chunks; each chunk runs both back to back, the order alternating. Reports
 records/s (total and median of chunks), generated tokens, rows at the token limit and rows the
-guard moved on (``looped``), and how many rows decode the same. Writes ``bench/results/trust_cost.{json,md}``.
+guard moved on (``looped``), and how many rows decode the same. Writes ``bench/results/trust_cost.{json,md}``
+(``trust_cost.<only>.{json,md}`` with ``--only``).
 
     python -m bench.trust_cost --n 400 --trials 4
+    python -m bench.trust_cost --only routing       # issue 24's routing alone
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from types import ModuleType
+from typing import Callable, Sequence
 
 from bench.common import cpu_machine, engines_side_by_side, prompted, synthetic_records
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.config import EngineConfig
 from model.engines import Engine, load_engine
+from formats.parse import parse_completion
+from formats.review import THRESHOLD_FIELDS, ReviewInput, route
 from model.generation import Generation, generate_batch
 
 REALISTIC = "data/eval/realistic/records.parquet"
+BASELINE = "66728df"  # the last commit before issue 24's routing
 COLUMNS = ["records", "decoding", "n", "seconds", "records_per_s", "median_records_per_s", "vs_before",
            "generated_tokens", "hit_limit", "looped", "same_text_as_before"]
 
@@ -43,16 +59,54 @@ class Before:
                               loop_rule=None, probabilities=None)
 
 
-def side_by_side(label: str, records, engines: dict, trials: int, max_new_tokens: int) -> list[dict]:
+class Routed:
+    """The engine's generations, each parsed and routed as ``ParseGenerations`` does, by ``route``."""
+
+    def __init__(self, engine: Engine, records, route_fn: Callable, fields: Sequence[str]):
+        self.engine = engine
+        self.by_ids = {tuple(record.input_ids): record for record in records}
+        self.route = route_fn
+        self.fields = tuple(fields)
+
+    def generate(self, batch_input_ids: Sequence[Sequence[int]], max_new_tokens: int) -> list[Generation]:
+        generations = self.engine.generate(batch_input_ids, max_new_tokens)
+        for input_ids, generation in zip(batch_input_ids, generations):
+            record = self.by_ids[tuple(input_ids)]
+            parsed = parse_completion(generation.text, record.language, generation.hit_limit)
+            self.route(ReviewInput(
+                values={name: getattr(parsed, name) for name in self.fields}, date_iso=parsed.date_iso,
+                tokens=generation.fields, back=record.back_lines, front=record.front_lines,
+                parse_status=parsed.status, truncated=record.truncated, looped=generation.looped,
+                hit_limit=generation.hit_limit))
+        return generations
+
+
+def baseline_route(folder: Path) -> Callable:
+    """``route`` of ``BASELINE`` (its evidence and review modules read from git into ``folder``)."""
+    package = folder / "baseline_routing"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("evidence", "review"):
+        source = subprocess.run(["git", "show", f"{BASELINE}:formats/{name}.py"], capture_output=True, text=True,
+                                check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+        (package / f"{name}.py").write_text(source.replace("from formats.evidence import",
+                                                           "from baseline_routing.evidence import"))
+    sys.path.insert(0, str(folder))
+    module: ModuleType = importlib.import_module("baseline_routing.review")
+    return lambda item: module.route(item)
+
+
+def side_by_side(label: str, records, engines: dict, trials: int, max_new_tokens: int,
+                 reference: str = "before") -> list[dict]:
     timings, outputs = engines_side_by_side(records, engines, trials, max_new_tokens, label)
     names = list(engines)
-    before_rate = sum(t.records for t in timings["before"]) / sum(t.seconds for t in timings["before"])
+    before_rate = sum(t.records for t in timings[reference]) / sum(t.seconds for t in timings[reference])
     rows = []
     for name in names:
         seconds = sum(t.seconds for t in timings[name])
         count = sum(t.records for t in timings[name])
         generated = outputs[name].values()
-        same = sum(outputs[name][key].text == outputs["before"][key].text for key in outputs[name])
+        same = sum(outputs[name][key].text == outputs[reference][key].text for key in outputs[name])
         rows.append({"records": label, "decoding": name, "n": count, "seconds": round(seconds, 1),
                      "records_per_s": round(count / seconds, 2),
                      "median_records_per_s": round(statistics.median(t.records_per_s for t in timings[name]), 2),
@@ -70,27 +124,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=4, help="chunks per record set")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--torch_threads", type=int, default=None)
+    parser.add_argument("--only", choices=("decoding", "routing"), default=None,
+                        help="measure only the decoding (issue 14) or only the routing (issue 24) comparison")
     args = parser.parse_args(argv)
 
     checkpoint = resolve_checkpoint(args.model)
     max_new_tokens = read_metadata(checkpoint)["max_new_tokens"]
     after = load_engine(checkpoint, EngineConfig(device="cpu", decode="eager", torch_threads=args.torch_threads))
-    engines = {"before": Before(after), "after": after}
     budget = after.model.config.n_positions - max_new_tokens
     realistic = prompted(Path(REALISTIC), checkpoint, budget)
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         bench = prompted(synthetic_records(args.n, args.seed, Path(folder)), checkpoint, budget)
-    rows = side_by_side("bench (c)", bench, engines, args.trials, max_new_tokens)
-    rows += side_by_side("realistic", realistic, engines, args.trials, max_new_tokens)
+        if args.only != "routing":
+            engines = {"before": Before(after), "after": after}
+            rows += side_by_side("bench (c)", bench, engines, args.trials, max_new_tokens)
+            rows += side_by_side("realistic", realistic, engines, args.trials, max_new_tokens)
+        if args.only != "decoding":
+            old_route = baseline_route(Path(folder))
+            for label, records in (("bench (c)", bench), ("realistic", realistic)):
+                engines = {"routing before 24": Routed(after, records, old_route, THRESHOLD_FIELDS[:-1]),
+                           "routing now": Routed(after, records, route, THRESHOLD_FIELDS)}
+                rows += side_by_side(label, records, engines, args.trials, max_new_tokens, "routing before 24")
     meta = {"model": args.model, "model_version": model_version(checkpoint), "max_new_tokens": max_new_tokens,
-            "trials": args.trials, "bench_seed": args.seed,
+            "trials": args.trials, "bench_seed": args.seed, "routing_baseline": BASELINE,
             "machine": cpu_machine()}
-    table = (f"Cost of per-field confidences and the loop guard on CPU ({meta['machine']['cpu']}, "
+    table = (f"Cost of per-field confidences and the loop guard (decoding before/after, vs_before against "
+             f"before) and of issue 24's routing (routing before 24/now: generation, parsing and routing, vs_before "
+             f"against routing before 24, {BASELINE}) on CPU ({meta['machine']['cpu']}, "
              f"{meta['machine']['torch_threads']} torch threads, load average at the end "
              f"{meta['machine']['load_average_at_end'][0]:.1f}); model {args.model} ({meta['model_version']}), "
              f"the job's token batches, {args.trials} chunks per set, order alternating.\n\n"
              + markdown_table(rows, COLUMNS))
-    write_results("trust_cost", {"meta": meta, "results": rows}, table)
+    name = "trust_cost" if args.only is None else f"trust_cost.{args.only}"
+    write_results(name, {"meta": meta, "results": rows}, table)
     print(table)
     return 0
 
