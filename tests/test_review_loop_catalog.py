@@ -86,6 +86,8 @@ def loop(tiny_checkpoint, tmp_path_factory):
     seen["night_4"] = night(changed, warehouse, "2024-05-04", v2)  # a new model reprocesses everything
     seen["after_4"] = served(warehouse)
     seen["as_of_1"] = served(warehouse, "2024-05-01")
+    seen["as_of_snapshot_1"] = served(warehouse, str(seen["night_1"].snapshot_id))
+    seen["as_of_snapshot_2"] = served(warehouse, str(seen["night_2"].snapshot_id))
     seen["reviews_end"] = reviews(warehouse)
     seen["store_seq"] = store.last_seq()
     store.close()
@@ -151,8 +153,11 @@ def test_a_new_model_version_does_not_undo_a_persons_decision(loop):
 
 
 def test_as_of_applies_to_decisions(loop):
-    assert all(row["title_origin"] == "model" for row in loop["as_of_1"].values())
-    assert loop["as_of_1"]["p0"]["title"] == loop["after_1"]["p0"]["title"]
+    for before in (loop["as_of_1"], loop["as_of_snapshot_1"]):  # a date, a snapshot id
+        assert all(row["title_origin"] == "model" for row in before.values())
+        assert before["p0"]["title"] == loop["after_1"]["p0"]["title"]
+    assert loop["as_of_snapshot_2"]["p0"]["title"] == "PRINT 0"  # the night that committed the decision
+    assert loop["as_of_snapshot_2"]["p2"]["title"] == "PRINT TWO"  # before night 3 made it stale
 
 
 def test_any_iceberg_reader_reads_the_reviews_table(loop):
