@@ -251,3 +251,31 @@ def test_a_crash_between_the_records_and_the_reviews_commit_is_completed_once(ti
     night(plain, warehouse, "2024-05-03", str(tiny_checkpoint))
     assert [(r["id"], r["value"], str(r["run_date"])) for r in reviews(warehouse)] == [("p0", "ZERO", "2024-05-02")]
     assert served(warehouse)["p0"]["title"] == "ZERO"
+
+
+def test_a_run_that_loses_the_race_for_its_night_commits_no_decision(tiny_checkpoint, tmp_path, monkeypatch):
+    from pipeline import backfill
+
+    warehouse = tmp_path / "warehouse"
+    plain = write_input(tmp_path / "plain", prints())
+    night(plain, warehouse, "2024-05-01", str(tiny_checkpoint))
+    with DecisionStore(store_uri_for_warehouse(str(warehouse))) as store:
+        decide(store, served(warehouse), [{"id": "p1", "field": "date", "decision": "correct", "value": "1960",
+                                           "reviewer": "ann"}])
+    real_execute, rivals = backfill.execute, []
+
+    def rival_commits_first(*args, **kwargs):
+        if not rivals:  # while this run works, another run of the same night commits it (and its decisions)
+            rivals.append(None)
+            rivals[0] = night(plain, warehouse, "2024-05-02", str(tiny_checkpoint))
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(backfill, "execute", rival_commits_first)
+    loser = run_backfill(["--input", plain, "--output", str(warehouse), "--run_date", "2024-05-02",
+                          "--model", str(tiny_checkpoint), "--max_new_tokens", "4"])
+    assert loser.status == "lost_race"
+    committed = reviews(warehouse)
+    assert [(r["id"], r["value"]) for r in committed] == [("p1", "1960")]  # once: the winner's
+    catalog = cat.open_catalog(cat.resolve_warehouse(str(warehouse), create=False))
+    runs = {cat.summary_value(s, cat.SUMMARY_RUN_ID) for s in catalog.load_table(decisions_catalog.REVIEWS).snapshots()}
+    assert runs == {rivals[0].manifest["run_id"]}
