@@ -48,6 +48,12 @@ setup(
             "hypothesis>=6.100",
             "gcp-storage-emulator>=2024.8",
             "selenium>=4.20",  # drives Debian's chromium + chromedriver in the workbench's browser tests
+            # A second Iceberg reader for the catalogue tests: DuckDB with its iceberg extension shipped by
+            # a package (DuckDB would otherwise download it at run time).
+            "duckdb>=1.4.4,<1.5",
+            "duckdb-ext>=0.1.2",
+            "duckdb-ext-iceberg>=1.4.4,<1.5",
+            "duckdb-ext-avro>=1.4.4,<1.5",
         ],
     },
 )

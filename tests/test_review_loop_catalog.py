@@ -206,10 +206,9 @@ def test_evaluate_decisions_of_a_warehouse(loop, tmp_path, capsys):
 
 def test_duckdb_reads_the_reviews_table_through_its_iceberg_extension(loop):
     """DuckDB's iceberg extension is downloaded at run time unless a package ships it: PyPI's ``duckdb-ext-iceberg``
-    does, for duckdb 1.4.4 (``pip install duckdb==1.4.4 duckdb-ext==0.1.2 duckdb-ext-iceberg==1.4.4.20260205
-    duckdb-ext-avro==1.4.4.20260205``); not a declared dependency, so the test runs where they are installed."""
-    duckdb = pytest.importorskip("duckdb", reason="DuckDB is not installed (see docs/review.md for the pins)")
-    duckdb_ext = pytest.importorskip("duckdb_ext", reason="duckdb-ext-iceberg is not installed (docs/review.md)")
+    does, for duckdb 1.4.4 (declared in the ``dev`` extra, pinned in constraints.txt)."""
+    import duckdb
+    import duckdb_ext
     catalog = cat.open_catalog(cat.resolve_warehouse(str(loop["warehouse"]), create=False))
     metadata = catalog.load_table(decisions_catalog.REVIEWS).metadata_location.removeprefix("file://")
     with duckdb_ext.init(duckdb.connect()) as connection:
