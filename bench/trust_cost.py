@@ -13,6 +13,9 @@ and, for issue 24, the job's decoding followed by its per-record parse and revie
   from git at run time, no copy kept in the tree): fuzzy evidence, no line roles, no description;
 * ``routing now``: the job's routing (digits exact, line roles, missed fields, description).
 
+The job's generation runs once per chunk; both routings then parse and route its generations, the
+order rotating by chunk, and each one's records/s is records / (generation + its own parse and route).
+
 Record sets are cut into chunks; each chunk runs both back to back, the order alternating. Reports
 records/s (total and median of chunks), generated tokens, rows at the token limit and rows the
 guard moved on (``looped``), and how many rows decode the same. Writes ``bench/results/trust_cost.{json,md}``
@@ -29,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Sequence
@@ -45,7 +49,7 @@ from model.generation import Generation, generate_batch
 REALISTIC = "data/eval/realistic/records.parquet"
 BASELINE = "66728df"  # the last commit before issue 24's routing
 COLUMNS = ["records", "decoding", "n", "seconds", "records_per_s", "median_records_per_s", "vs_before",
-           "generated_tokens", "hit_limit", "looped", "same_text_as_before"]
+           "generated_tokens", "hit_limit", "looped", "same_text_as_before", "routing_ms_per_record"]
 
 
 class Before:
@@ -59,26 +63,42 @@ class Before:
                               loop_rule=None, probabilities=None)
 
 
-class Routed:
-    """The engine's generations, each parsed and routed as ``ParseGenerations`` does, by ``route``."""
+def parse_and_route(records, generations: dict, route_fn: Callable, fields: Sequence[str]) -> float:
+    """Seconds to parse and route every record's generation, as ``ParseGenerations`` does."""
+    start = time.perf_counter()
+    for record in records:
+        generation = generations[record.id]
+        parsed = parse_completion(generation.text, record.language, generation.hit_limit)
+        route_fn(ReviewInput(
+            values={name: getattr(parsed, name) for name in fields}, date_iso=parsed.date_iso,
+            tokens=generation.fields, back=record.back_lines, front=record.front_lines,
+            parse_status=parsed.status, truncated=record.truncated, looped=generation.looped,
+            hit_limit=generation.hit_limit))
+    return time.perf_counter() - start
 
-    def __init__(self, engine: Engine, records, route_fn: Callable, fields: Sequence[str]):
-        self.engine = engine
-        self.by_ids = {tuple(record.input_ids): record for record in records}
-        self.route = route_fn
-        self.fields = tuple(fields)
 
-    def generate(self, batch_input_ids: Sequence[Sequence[int]], max_new_tokens: int) -> list[Generation]:
-        generations = self.engine.generate(batch_input_ids, max_new_tokens)
-        for input_ids, generation in zip(batch_input_ids, generations):
-            record = self.by_ids[tuple(input_ids)]
-            parsed = parse_completion(generation.text, record.language, generation.hit_limit)
-            self.route(ReviewInput(
-                values={name: getattr(parsed, name) for name in self.fields}, date_iso=parsed.date_iso,
-                tokens=generation.fields, back=record.back_lines, front=record.front_lines,
-                parse_status=parsed.status, truncated=record.truncated, looped=generation.looped,
-                hit_limit=generation.hit_limit))
-        return generations
+def routing_side_by_side(label: str, records, engine: Engine, routes: dict, trials: int,
+                         max_new_tokens: int) -> list[dict]:
+    """Per chunk: the job's generation once (timed), then each routing over its generations, the order
+    rotating by chunk. A routing's records/s is records / (generation + its parsing and routing)."""
+    timings, outputs = engines_side_by_side(records, {"job": engine}, trials, max_new_tokens, label)
+    generation_seconds = sum(t.seconds for t in timings["job"])
+    chunks = [records[i::trials] for i in range(trials)]
+    spent = {name: [] for name in routes}
+    names = list(routes)
+    for function, fields in routes.values():  # imports and compiled patterns before the clock starts
+        parse_and_route(records[:5], outputs["job"], function, fields)
+    for index, chunk in enumerate(chunks):
+        for name in names[index % len(names):] + names[:index % len(names)]:
+            function, fields = routes[name]
+            spent[name].append(parse_and_route(chunk, outputs["job"], function, fields))
+    reference = len(records) / (generation_seconds + sum(spent[names[0]]))
+    return [{"records": label, "decoding": name, "n": len(records),
+             "seconds": round(generation_seconds + sum(spent[name]), 1),
+             "records_per_s": round(len(records) / (generation_seconds + sum(spent[name])), 2),
+             "routing_ms_per_record": round(1000 * sum(spent[name]) / len(records), 2),
+             "vs_before": round(len(records) / (generation_seconds + sum(spent[name])) / reference, 3)}
+            for name in names]
 
 
 def baseline_route(folder: Path) -> Callable:
@@ -141,11 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += side_by_side("bench (c)", bench, engines, args.trials, max_new_tokens)
             rows += side_by_side("realistic", realistic, engines, args.trials, max_new_tokens)
         if args.only != "decoding":
-            old_route = baseline_route(Path(folder))
+            routes = {"routing before 24": (baseline_route(Path(folder)), THRESHOLD_FIELDS[:-1]),
+                      "routing now": (route, THRESHOLD_FIELDS)}
             for label, records in (("bench (c)", bench), ("realistic", realistic)):
-                engines = {"routing before 24": Routed(after, records, old_route, THRESHOLD_FIELDS[:-1]),
-                           "routing now": Routed(after, records, route, THRESHOLD_FIELDS)}
-                rows += side_by_side(label, records, engines, args.trials, max_new_tokens, "routing before 24")
+                rows += routing_side_by_side(label, records, after, routes, args.trials, max_new_tokens)
     meta = {"model": args.model, "model_version": model_version(checkpoint), "max_new_tokens": max_new_tokens,
             "trials": args.trials, "bench_seed": args.seed, "routing_baseline": BASELINE,
             "machine": cpu_machine()}

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
 
 from rapidfuzz import fuzz, utils
@@ -94,6 +95,7 @@ class Evidence:
 NOT_FOUND = Evidence("", 0.0)
 
 
+@lru_cache(maxsize=65536)
 def processed(text: str) -> str:
     """rapidfuzz's ``default_process`` (lower case, punctuation to spaces) with spaces collapsed and a
     spaced-out year joined, so ``oct. 3, 1963`` reads ``oct 3 1963``."""
@@ -105,6 +107,7 @@ def join_spaced_years(text: str) -> str:
     return _SPACED_YEAR.sub(lambda match: match.group().replace(" ", ""), text)
 
 
+@lru_cache(maxsize=65536)
 def digit_runs(text: str) -> frozenset[int]:
     """The numbers written in ``text``: its digit runs, a spaced-out year joined."""
     return frozenset(int(run) for run in _DIGIT_RUN.findall(join_spaced_years(text)))

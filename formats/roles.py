@@ -79,7 +79,8 @@ _AGENCY_WORDS = _words(
     r"bilderdienst", r"bildarchiv", r"bildstelle", r"pressebild(?:dienst)?", r"pressefoto", r"pressedienst",
     r"photoreportage", r"phototh[èe]que",
     r"(?:public|picture|photo(?:graphic)?|press|news|film|city|state|national|university)\s+(?:library|archives?)",
-    r"biblioth[èe]que", r"biblioteca", r"bibliothek", r"filmarchiv", r"cin[ée]math[èe]que", r"cineteca", r"fototeca", r"archivio\s+fotografico", r"archivo\s+fotogr[áa]fico",
+    r"biblioth[èe]que", r"biblioteca", r"bibliothek", r"filmarchiv", r"cin[ée]math[èe]que", r"cineteca",
+    r"fototeca", r"archivio\s+fotografico", r"archivo\s+fotogr[áa]fico",
     r"foto\s*-?\s*(?:press|service|servizio)", r"publifoto", r"wide\s+world", r"newspictures", r"keystone",
     r"studios?", r"pictures\s+(?:corp(?:oration)?|inc|ltd)", r"(?:photos?|pictures)\s+(?:ltd|limited|inc|gmbh|s\.?a|s\.?p\.?a)",
     r"ltd", r"gmbh", r"s\.?\s?p\.?\s?a", r"s\.?\s?a\.?\s?r\.?\s?l",
@@ -176,10 +177,11 @@ def _credited(line: str) -> list[tuple[str, bool]]:
     after each credit word up to the next, False)."""
     credited = [(slash.group("name").strip(" :/-,.;"), True)
                 for stamp in (*_KNOWN_STAMPS.finditer(line), *_WIRE_CODE.finditer(line))
-                if (slash := _SLASH_CREDIT.match(line, stamp.end()))]
-    inside_agency = [match.span() for match in _AGENCY_WORDS.finditer(line)]  # "PHOTO SERVICE": no credit word
-    cues = [cue for cue in _CREDIT_CUE.finditer(line)
-            if not any(start <= cue.start() and cue.end() <= end for start, end in inside_agency)]
+                if (slash := _SLASH_CREDIT.match(line, stamp.end()))] if "/" in line else []
+    cues = list(_CREDIT_CUE.finditer(line))
+    if cues:  # "PHOTO SERVICE" is an agency's name, not a credit word
+        inside_agency = [match.span() for match in _AGENCY_WORDS.finditer(line)]
+        cues = [cue for cue in cues if not any(start <= cue.start() and cue.end() <= end for start, end in inside_agency)]
     return credited + [(line[cue.end():after.start() if after else len(line)].strip(" :/-,.;()"), False)
                        for cue, after in zip(cues, [*cues[1:], None])]
 
@@ -264,9 +266,17 @@ def line_roles(line: str) -> frozenset[str]:
     return frozenset(roles) or frozenset({OTHER})
 
 
-def _trade_after_name(line: str) -> bool:
-    match = _TRAILING_TRADE.search(line)
-    return match is not None and _NAME_WORD.search(match.group("name")) is not None
+_TRADE_STEMS = ("photogra", "fotogra", "fotógra", "reporter", "journalist")  # cheap test before _TRAILING_TRADE
+
+
+@lru_cache(maxsize=65536)
+def _with_trade(line: str) -> frozenset[str]:
+    """``line_roles``, and a credit when the line ends with a photographer's trade after a name."""
+    folded = line.casefold()
+    match = _TRAILING_TRADE.search(line) if any(trade in folded for trade in _TRADE_STEMS) else None
+    if match is not None and _NAME_WORD.search(match.group("name")) is not None:
+        return (line_roles(line) - {OTHER}) | {CREDIT}
+    return line_roles(line)
 
 
 # A freelance photographer's stamp: the name, then the trade ("PRESS PHOTOGRAPHER", "Fotoreporter").
@@ -287,8 +297,7 @@ def roles_of(lines: Sequence[str]) -> list[frozenset[str]]:
     """``line_roles`` of each line of one side, in order, with what only neighbours tell: a line that
     states a photographer's trade ("PRESS PHOTOGRAPHER") credits the photographer, and so does the
     name line just before or after it."""
-    roles = [(line_roles(line) - {OTHER}) | {CREDIT} if _trade_after_name(line) else line_roles(line)
-             for line in lines]
+    roles = [_with_trade(line) for line in lines]
     for i, line in enumerate(lines):
         if _PROFESSION.search(line):
             roles[i] = frozenset({CREDIT})
