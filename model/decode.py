@@ -7,7 +7,9 @@ prepared as ``generate`` prepares them for left padding), so it is not tied to o
 
 * **eager** (dynamic KV cache, CPU and GPU): a row that ends (a stop token, the loop guard's end,
   its token limit) leaves at once — its mask, positions, history and KV-cache rows are dropped
-  (``DynamicCache.batch_select_indices``), so later steps compute only live rows.
+  (``DynamicCache.batch_select_indices``), so later steps compute only live rows, and the cache
+  columns no live row uses any more (the left padding of a longer prompt that left) are cut, so
+  later steps attend over less. With ``slots``, a waiting prompt of the call joins as a row leaves.
 * **compiled** (``StaticCache``, ``torch.compile`` of the decode step on GPU): shapes must stay
   fixed, so a batch has ``slots`` rows (a batch bucket) and a cache of a fixed number of columns
   (a width bucket + room for the continuation). A slot freed by a finished row is refilled at once
@@ -58,8 +60,10 @@ class DecodeConfig:
 
     ``mode``: ``eager`` (dynamic cache, finished rows leave the batch), ``compiled`` (static cache,
     buckets, finished rows' slots refilled, ``torch.compile`` on GPU) or ``auto`` (compiled on CUDA,
-    eager elsewhere). ``slots``: rows a compiled batch decodes at once (rounded up to a batch
-    bucket); the call's other prompts wait for a freed slot. None: every prompt of the call at once.
+    eager elsewhere). ``slots``: rows decoded at once (compiled: rounded up to a batch bucket); the
+    call's other prompts wait for a freed slot. None: every prompt of the call at once (on this CPU
+    with the demo model, 16 or 32 slots over a 48-record call were slower than the job's batches
+    with finished rows dropped: a step's cost there hardly grows with its rows).
     ``dynamic``: compile with symbolic shapes, so a new bucket records a CUDA graph but does not
     recompile. ``warmup_batches``: batch buckets decoded once at load (GPU only), so the compile
     happens before the first record. ``kept_caches``: static caches held for reuse.
@@ -234,31 +238,78 @@ class Decoder:
                       use_cache=True, **extra)
         return output.logits[:, -1, :].float()
 
-    def _eager(self, request: _Request) -> None:
-        """Dynamic cache; every prompt starts at once and each row leaves the batch the step it ends."""
-        device = self.model.device
-        input_ids, mask = (t.to(device) for t in left_pad(request.prompts, request.pad_id))
-        positions = mask_positions(mask)
+    def _prefill(self, request: _Request, rows: Sequence[int],
+                 width: int | None = None) -> tuple[DynamicCache, torch.Tensor, torch.Tensor]:
+        """Prefill ``rows``' prompts (left-padded to ``width``) in a fresh dynamic cache: the cache,
+        the prompt mask and the logits of each row's first token."""
+        input_ids, mask = (t.to(self.model.device)
+                           for t in left_pad([request.prompts[row] for row in rows], request.pad_id, width))
         cache = DynamicCache(config=self.model.config)
-        rows = list(range(len(request.prompts)))
-        history = input_ids.new_empty((len(rows), 0))
+        return cache, mask, self._forward(self.model, input_ids, mask, mask_positions(mask), cache)
+
+    def _eager(self, request: _Request) -> None:
+        """Dynamic cache: each row leaves the batch the step it ends; with ``slots``, waiting prompts
+        join as rows leave (prefilled alone, their cache rows left-padded to the batch's columns).
+        Columns no live row uses any more (the left padding of rows that left) are cut."""
+        device = self.model.device
+        limit = self.config.slots or len(request.prompts)
+        rows = list(range(min(limit, len(request.prompts))))
+        waiting = deque(range(len(rows), len(request.prompts)))
+        cache, mask, logits = self._prefill(request, rows)
+        positions = mask_positions(mask)[:, -1:]
+        history = _fillers(len(rows), 0, device)
         while True:
-            logits = self._forward(self.model, input_ids, mask, positions, cache)
             tokens, logprobs, chosen = request.choose(history, logits)
-            history = torch.cat([history, chosen[:, None]], dim=1)
+            history = torch.cat([history, chosen[:, None]], dim=1)[:, -request.max_new_tokens:]
             going = request.record(rows, tokens, logprobs)
-            if not any(going):
-                return
             if not all(going):
                 kept = [i for i, on in enumerate(going) if on]
-                index = torch.tensor(kept, device=device)
+                index = torch.tensor(kept, dtype=torch.long, device=device)
                 cache.batch_select_indices(index)
                 mask, positions, history, chosen = mask[index], positions[index], history[index], chosen[index]
                 rows = [rows[i] for i in kept]
+            while waiting and len(rows) < limit:
+                joined = [waiting.popleft() for _ in range(min(len(waiting), limit - len(rows)))]
+                mask, positions, history, chosen = self._join(request, joined, rows, cache, mask, positions,
+                                                              history, chosen)
+            if not rows:
+                return
+            used = mask.any(dim=0)
+            first = int(used.int().argmax())
+            if first:
+                for layer in cache.layers:
+                    layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
+                mask = mask[:, first:]
             mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-            positions = positions[:, -1:] + 1
-            input_ids = chosen[:, None]
+            positions = positions + 1
+            logits = self._forward(self.model, chosen[:, None], mask, positions, cache)
             self.counts.add(len(rows))
+
+    def _join(self, request: _Request, joined: list[int], rows: list[int], cache: DynamicCache, mask: torch.Tensor,
+              positions: torch.Tensor, history: torch.Tensor, chosen: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Prefill ``joined`` and append those that go on after their first token to the eager batch
+        (``rows`` grows in place); returns the batch's mask, positions, history and step tokens."""
+        fresh, prompt_mask, logits = self._prefill(request, joined)
+        fillers = _fillers(len(joined), history.shape[1], mask.device)
+        tokens, logprobs, picked = request.choose(fillers, logits)
+        going = request.record(joined, tokens, logprobs)
+        kept = [i for i, on in enumerate(going) if on]
+        if not kept:
+            return mask, positions, history, chosen
+        index = torch.tensor(kept, dtype=torch.long, device=mask.device)
+        width, columns = prompt_mask.shape[1], mask.shape[1]
+        grow = max(0, width - columns)
+        for layer, prefilled in zip(cache.layers, fresh.layers):
+            keys, values = (torch.nn.functional.pad(t, (0, 0, grow, 0)) for t in (layer.keys, layer.values))
+            new_keys, new_values = (torch.nn.functional.pad(t[index], (0, 0, columns + grow - width, 0))
+                                    for t in (prefilled.keys, prefilled.values))
+            layer.keys, layer.values = torch.cat([keys, new_keys]), torch.cat([values, new_values])
+        mask = torch.cat([torch.nn.functional.pad(mask, (grow, 0)),
+                          torch.nn.functional.pad(prompt_mask[index], (columns + grow - width, 0))])
+        positions = torch.cat([positions, mask_positions(prompt_mask)[index, -1:]])
+        history = torch.cat([history, torch.cat([fillers[index, 1:], picked[index, None]], dim=1)])
+        rows.extend(joined[i] for i in kept)
+        return mask, positions, history, torch.cat([chosen, picked[index]])
 
     def _static(self, request: _Request, room: int) -> None:
         """Static cache of ``slots`` rows; a freed slot takes the next waiting prompt (module docstring)."""
@@ -310,10 +361,7 @@ class Decoder:
         if state.column < width or state.column + room > columns:
             live = [slot for slot, row in enumerate(state.rows) if row is not None]
             self._move(cache, mask, state, max([width] + [state.column - state.starts[s] for s in live]) - state.column)
-        input_ids, prompt_mask = (t.to(mask.device) for t in left_pad([request.prompts[r] for r in rows],
-                                                                      request.pad_id, width))
-        fresh = DynamicCache(config=self.model.config)
-        logits = self._forward(self.model, input_ids, prompt_mask, mask_positions(prompt_mask), fresh)
+        fresh, prompt_mask, logits = self._prefill(request, rows, width)
         index = torch.tensor(free, device=mask.device)
         span = slice(state.column - width, state.column)
         for layer, prefilled in zip(cache.layers, fresh.layers):

@@ -150,13 +150,14 @@ def test_an_eager_row_leaves_the_batch_the_step_it_ends(demo, demo_records):
     assert engine.decoder.counts.steps == max(g.output_tokens for g in generations) - 1
 
 
-def test_a_freed_slot_takes_the_next_waiting_prompt_so_the_batch_stays_full(tiny_checkpoint):
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+def test_a_freed_slot_takes_the_next_waiting_prompt_so_the_batch_stays_full(tiny_checkpoint, mode):
     """Six prompts through two slots; every row runs to the limit (8 tokens: its prefill's and 7 steps),
     so with refills the call takes 3 × 7 steps of 2 full slots, not 6 × 7 steps or 7 steps of 6 rows."""
     engine = load_engine(str(tiny_checkpoint), EngineConfig(device="cpu", decode="eager"))
     word = engine.tokenizer.bos_token_id
     prompts = [[word] + list(range(10, 10 + n)) for n in (2, 9, 4, 30, 12, 7)]
-    refill = with_decoder(engine, DecodeConfig(mode="compiled", slots=2))
+    refill = with_decoder(engine, DecodeConfig(mode=mode, slots=2))
     generations = refill.generate(prompts, 8)
     assert all(g.output_tokens == 8 for g in generations)
     assert (refill.decoder.counts.steps, refill.decoder.counts.slot_steps) == (21, 42)
@@ -191,7 +192,7 @@ def test_bucket_padding_and_slots_do_not_change_a_rows_output(checkpoint, reques
     prompts = [[engine.tokenizer.bos_token_id] + list(range(10, 10 + n)) for n in (3, 17, 40)]
     alone = [engine.generate([p], 16)[0] for p in prompts]
     assert all(len(g.token_logprobs) == g.output_tokens for g in alone)
-    for config in (DecodeConfig(mode="eager"),
+    for config in (DecodeConfig(mode="eager"), DecodeConfig(mode="eager", slots=1),
                    DecodeConfig(mode="compiled", batch_buckets=(), width_buckets=()),
                    DecodeConfig(mode="compiled", batch_buckets=(8,), width_buckets=(128,)),
                    DecodeConfig(mode="compiled", slots=2)):
