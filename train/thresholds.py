@@ -25,7 +25,8 @@ from formats.prompt import clean_lines, prompt_hash
 from model.checkpoint import read_metadata, write_metadata
 from train.data import Encoder, Sample, synthetic_samples
 
-DEFAULT_TARGET = 0.98  # bench.confidence --choose's default
+DEFAULT_TARGET = 0.98  # accepted precision aimed at (bench.confidence --choose takes it as an option)
+DEFAULT_DESCRIPTION_TARGET = 0.95
 DEFAULT_FLOOR = 0.5
 
 
@@ -44,7 +45,8 @@ def prompted_samples(encoder: Encoder, samples: Sequence[Sample]) -> list[Prompt
 
 def choose_thresholds(model, tokenizer, encoder: Encoder, samples: Sequence[Sample], max_new_tokens: int,
                       batch_size: int, chosen_on: str, target: float = DEFAULT_TARGET,
-                      floor: float = DEFAULT_FLOOR) -> dict[str, Any]:
+                      floor: float = DEFAULT_FLOOR,
+                      description_target: float = DEFAULT_DESCRIPTION_TARGET) -> dict[str, Any]:
     """The ``"review"`` entry of ``backstamp.json`` for ``model``, chosen on ``samples`` (labelled)."""
     from bench.confidence import choose, collect  # the choice bench.confidence --choose makes
     from model.generation import generate_batch
@@ -67,7 +69,8 @@ def choose_thresholds(model, tokenizer, encoder: Encoder, samples: Sequence[Samp
     # table only; the job's confidence, which the thresholds apply to, is the "model" one.
     labels = {s.id: {"id": s.id, **(s.fields or {})} for s in samples}
     rows = collect(records, labels, {"model": generations, "decoded": generations})
-    return {"thresholds": choose(rows, target, floor), "chosen_on": chosen_on, "target": target, "floor": floor}
+    return {"thresholds": choose(rows, target, floor, description_target), "chosen_on": chosen_on,
+            "target": target, "description_target": description_target, "floor": floor}
 
 
 def write_review(checkpoint: str, review: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=200, help="records of the synthetic held-out split")
     parser.add_argument("--seed", type=int, default=1, help="seed of the held-out split (training validates on 1)")
     parser.add_argument("--target", type=float, default=DEFAULT_TARGET)
+    parser.add_argument("--description_target", type=float, default=DEFAULT_DESCRIPTION_TARGET)
     parser.add_argument("--floor", type=float, default=DEFAULT_FLOOR)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--torch_threads", type=int, default=0)
@@ -101,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = synthetic_samples(args.n, args.seed, "heldout")
     review = choose_thresholds(model, tokenizer, encoder, samples, metadata["max_new_tokens"], args.batch_size,
                                f"synthetic held-out split, seed {args.seed}, {len(samples)} records", args.target,
-                               args.floor)
+                               args.floor, args.description_target)
     write_review(args.model, review)
     print(json.dumps(review))
     return 0
