@@ -172,6 +172,8 @@ def test_thresholds_are_options_with_the_measured_defaults():
     assert config.thresholds == {**DEFAULT_THRESHOLDS, "photographer": 0.9}
     with pytest.raises(InputError, match="review thresholds"):
         review_config(PipelineOptions(["--review_threshold_title", "1.5"]).view_as(BackstampOptions))
+    described = review_config(PipelineOptions(["--review_threshold_description", "0.7"]).view_as(BackstampOptions))
+    assert described.thresholds["description"] == 0.7 and described.in_force()["thresholds"]["description"] == 0.7
 
 
 def test_the_manifest_counts_records_and_fields_by_reason():
