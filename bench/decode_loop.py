@@ -57,7 +57,8 @@ def summarise(label: str, results: dict, outputs: dict) -> list[dict]:
             "median_records_per_s": round(statistics.median(t.records_per_s for t in chunks), 3),
             "new_tokens_per_s": round(sum(t.new_tokens for t in chunks) / seconds, 1),
             "median_new_tokens_per_s": round(statistics.median(t.new_tokens_per_s for t in chunks), 1),
-            "slot_use": round(sum(t.new_tokens - t.records for t in chunks) / sum(t.decode_slot_steps for t in chunks), 3),
+            "slot_use": round(sum(t.new_tokens - t.records for t in chunks)
+                              / sum(t.decode_slot_steps for t in chunks), 3),
             "vs_generate": round(count / seconds / base_rate, 3),
             "median_vs_generate": round(statistics.median(t.records_per_s / b.records_per_s
                                                           for t, b in zip(chunks, base)), 3),
@@ -68,7 +69,7 @@ def summarise(label: str, results: dict, outputs: dict) -> list[dict]:
     return rows
 
 
-def plot(rows: list[dict], title: str) -> None:
+def plot(rows: list[dict], title: str, name: str = "decode_loop") -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display on CI or workers
@@ -77,18 +78,18 @@ def plot(rows: list[dict], title: str) -> None:
     labels = list(dict.fromkeys(row["records"] for row in rows))
     figure, axis = plt.subplots(figsize=(7, 4.2))
     width = 0.38
-    for offset, name in zip((-width / 2, width / 2), LOOPS):
-        mine = [next(r for r in rows if r["records"] == label and r["loop"] == name) for label in labels]
+    for offset, loop in zip((-width / 2, width / 2), LOOPS):
+        mine = [next(r for r in rows if r["records"] == label and r["loop"] == loop) for label in labels]
         bars = axis.bar([i + offset for i in range(len(labels))], [r["median_records_per_s"] for r in mine], width,
-                        label=name)
-        if name == "job_loop":
+                        label=loop)
+        if loop == "job_loop":
             axis.bar_label(bars, labels=[f"chunk ratio ×{r['median_vs_generate']:.2f}" for r in mine], fontsize=8)
     axis.set_xticks(range(len(labels)), labels)
     axis.set_ylabel("records / s (median of chunks; ratio: median of paired chunks)", fontsize=8)
     axis.set_title(title, fontsize=9)
     axis.legend()
     figure.tight_layout()
-    figure.savefig(RESULTS / "decode_loop.png", dpi=120)
+    figure.savefig(RESULTS / f"{name}.png", dpi=120)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=4, help="chunks per record set, one figure each")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--torch_threads", type=int, default=None)
+    parser.add_argument("--sets", default="typical,heavy_tailed,realistic", help="record sets to run, in order")
+    parser.add_argument("--name", default="decode_loop", help="results file stem under bench/results/")
     args = parser.parse_args(argv)
 
     checkpoint = resolve_checkpoint(args.model)
@@ -111,8 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "heavy_tailed": prompted(synthetic_records(args.n, args.seed, Path(folder) / "h"), checkpoint,
                                          prompt_budget),
                 "realistic": prompted(REALISTIC, checkpoint, prompt_budget)[:args.n]}
+    sets = {label: sets[label] for label in args.sets.split(",")}
     for loop in loops.values():  # untimed warm-up
-        loop.generate([r.input_ids for r in sets["typical"][:2]], max_new_tokens)
+        loop.generate([r.input_ids for r in next(iter(sets.values()))[:2]], max_new_tokens)
 
     rows: list[dict] = []
     for label, records in sets.items():
@@ -132,8 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"median_*: median of the chunks; median_vs_generate: median of the per-chunk ratios; slot_use: "
              f"tokens after each row's first ÷ rows computed in the decode steps; hours_per_million: at the overall "
              f"records/s. Prompt tokens: {meta['prompt_tokens']}.\n\n" + markdown_table(rows, COLUMNS))
-    write_results("decode_loop", {"meta": meta, "results": rows}, table)
-    plot(rows, title)
+    write_results(args.name, {"meta": meta, "results": rows}, table)
+    plot(rows, title, args.name)
     print(table)
     return 0
 

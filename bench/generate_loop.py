@@ -84,7 +84,8 @@ def generate_batch(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, b
 
 
 def generate_slot_steps(batches: Iterable[Sequence[Generation]]) -> int:
-    """Decode slots ``generate`` computes: every row of a batch, each step after the prefill until its longest row ends."""
+    """Decode slots ``generate`` computes: every row of a batch, each step after the prefill until
+    its longest row ends."""
     return sum(len(batch) * (max(g.output_tokens for g in batch) - 1) for batch in batches)
 
 

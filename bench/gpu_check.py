@@ -156,7 +156,8 @@ class BanStops(LogitsProcessor):
         return scores.index_fill(1, torch.tensor(self.stops, device=scores.device), float("-inf"))
 
 
-def timed(decoder: Decoder, tokenizer, prompts: torch.Tensor, new_tokens: int, variant: str) -> tuple[torch.Tensor, float]:
+def timed(decoder: Decoder, tokenizer, prompts: torch.Tensor, new_tokens: int,
+          variant: str) -> tuple[torch.Tensor, float]:
     """The job's decode loop forced to ``new_tokens`` per row: its tokens and the seconds it took.
 
     ``job``: the job's processors and log-probabilities, the loop guard's end token one that is not
