@@ -41,7 +41,7 @@ setup(
         "gcp": ["apache-beam[gcp]>=2.77,<3", "gcsfs>=2024.6", "pyiceberg[gcsfs]>=0.12,<0.13"],
         "train": ["deepspeed>=0.15", "faker>=30"],
         # The review workbench (SPEC §9): a web app served by uvicorn.
-        "review": ["fastapi>=0.115", "uvicorn>=0.30", "jinja2>=3.1", "python-multipart>=0.0.9"],
+        "review": ["fastapi>=0.115", "starlette>=0.40", "uvicorn>=0.30", "jinja2>=3.1", "python-multipart>=0.0.9"],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",
