@@ -194,7 +194,8 @@ def trust_table(rows: list[dict], thresholds: dict[str, float]) -> list[dict]:
                       if fields else None,
                       "reasons": json.dumps(dict(sorted(reasons.items())))})
     shares = [line["review_share"] for line in table if line["field"] in REVIEWED_FIELDS]
-    table.append({"field": "four fields: review share mean, accepted precision lowest", "review_share": round(sum(shares) / len(shares), 4),
+    table.append({"field": "four fields: review share mean, accepted precision lowest",
+                  "review_share": round(sum(shares) / len(shares), 4),
                   "accepted_precision": min(line["accepted_precision"] or 0 for line in table
                                             if line["field"] in REVIEWED_FIELDS)})
     return table
