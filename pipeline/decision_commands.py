@@ -97,6 +97,17 @@ def load(args: argparse.Namespace) -> Judged:
     return Judged(rows, decisions, redact(f"{described}, store {uri}"))
 
 
+def parse_and_load(parser: argparse.ArgumentParser,
+                   argv: Sequence[str]) -> tuple[argparse.Namespace, Judged] | None:
+    """The arguments and what they name; None, the error said on stderr, when the run, warehouse or store is missing."""
+    args = parser.parse_args(list(argv))
+    try:
+        return args, load(args)
+    except InputError as error:
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+        return None
+
+
 def sides(rows: pa.Table, fields: Sequence[str]) -> dict[str, Side]:
     """Per field, how many scored values the job accepted and sent to review."""
     columns = [c for c in ("review_fields", *(f"{f}_confidence" for f in fields)) if c in rows.column_names]
@@ -118,12 +129,10 @@ def evaluate_main(argv: Sequence[str]) -> int:
     parser.add_argument("--labels", default=None, help="Also score the job's rows against these labels (GLOB).")
     parser.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="Confidence level of the intervals.")
     parser.add_argument("--json", metavar="PATH", default=None, help="Also write the figures as JSON.")
-    args = parser.parse_args(list(argv))
-    try:
-        judged = load(args)
-    except InputError as error:
-        print(f"error: {redact(str(error))}", file=sys.stderr)
+    loaded = parse_and_load(parser, argv)
+    if loaded is None:
         return 2
+    args, judged = loaded
     figures = field_figures(judged.decisions, args.level)
     print(f"Decisions: {len(judged.decisions)} holding, {judged.described}")
     print(format_figures(figures))
@@ -158,12 +167,10 @@ def thresholds_main(argv: Sequence[str]) -> int:
                              "decisions are needed (default %(default)s).")
     parser.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="Confidence level of the intervals.")
     parser.add_argument("--to", required=True, help="The thresholds JSON to write (refused while decisions are few).")
-    args = parser.parse_args(list(argv))
-    try:
-        judged = load(args)
-    except InputError as error:
-        print(f"error: {redact(str(error))}", file=sys.stderr)
+    loaded = parse_and_load(parser, argv)
+    if loaded is None:
         return 2
+    args, judged = loaded
     by_side = sides(judged.rows, THRESHOLD_FIELDS)
     choose_on = [d for d in judged.decisions if _half(d)]
     report_on = [d for d in judged.decisions if not _half(d)]
