@@ -31,3 +31,10 @@ class EngineConfig:
     allow_pickle_weights: bool = False
     torch_threads: int | None = None
     decode: str = "auto"
+    decode_slots: int | None = None
+    """``--decode_slots``: rows decoded at once; a batch's other prompts wait and take the slots of
+    rows that end (model/decode.py). None: the whole batch at once."""
+
+    def __post_init__(self) -> None:
+        if self.decode_slots is not None and self.decode_slots < 1:
+            raise ValueError(f"decode_slots must be at least 1, not {self.decode_slots}")

@@ -49,8 +49,12 @@ def load_engine(checkpoint: str, config: EngineConfig = EngineConfig()) -> Engin
     model = load_model(checkpoint, config.device, config.dtype, config.allow_pickle_weights, base_dir=weights)
     if config.engine == "deepspeed":
         model = deepspeed_module(model, config)
-    return Engine(name=config.engine, model=model, tokenizer=tokenizer,
-                  decoder=Decoder(DecodeConfig(mode=config.decode), model))
+    return Engine(name=config.engine, model=model, tokenizer=tokenizer, decoder=decoder_for(config, model))
+
+
+def decoder_for(config: EngineConfig, model: PreTrainedModel) -> Decoder:
+    """The decode loop ``config`` asks for (``--decode``, ``--decode_slots``) around ``model``."""
+    return Decoder(DecodeConfig(mode=config.decode, slots=config.decode_slots), model)
 
 
 def deepspeed_module(model: PreTrainedModel, config: EngineConfig) -> PreTrainedModel:

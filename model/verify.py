@@ -16,8 +16,8 @@ from typing import Sequence
 
 from model.checkpoint import context_length
 from model.config import EngineCheck, EngineConfig
-from model.decode import DecodeConfig, Decoder
-from model.engines import Engine, deepspeed_module, load_engine
+from model.decode import DecodeConfig
+from model.engines import Engine, decoder_for, deepspeed_module, load_engine
 from model.loading import resolve_device
 from model.generation import Generation
 from formats.prompt import build_prompt, model_input
@@ -93,7 +93,7 @@ def load_verified_engine(checkpoint: str, config: EngineConfig, max_new_tokens: 
     weights = None
     try:
         weights = deepspeed_module(reference.model, config) if config.engine == "deepspeed" else reference.model
-        candidate = Engine(config.engine, weights, reference.tokenizer, Decoder(DecodeConfig(mode=config.decode), weights))
+        candidate = Engine(config.engine, weights, reference.tokenizer, decoder_for(config, weights))
         mismatches = compare(expected, candidate.generate(probe, max_new_tokens), probe)
     except Exception as error:  # e.g. kernel injection that does not fit this transformers version
         candidate, message = None, describe_failure(label, error)

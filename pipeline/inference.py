@@ -4,12 +4,13 @@ Beam does the batching (token-weighted and sorted by length, see pipeline/batchi
 sharing across SDK processes (``large_model``/``model_copies``) and the loading once per
 process; this handler only turns a batch of prompted records into generations. It hands the
 engine the whole batch: the engine's decode loop (model/decode.py) drops each row as it ends,
-and with ``--decode compiled`` decodes the batch through its slots, refilling freed ones. A batch
+and with ``--decode_slots`` decodes the batch through that many slots, refilling freed ones. A batch
 that fails is split in halves and retried down to single records, so one bad record (or a
 batch too big for GPU memory) costs its own row, not its neighbours'.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterable, Optional, Sequence
 
 from apache_beam.metrics import Metrics
@@ -18,6 +19,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from formats.elements import InferenceFailure, PromptedRecord
 from model.checkpoint import resolve_checkpoint
 from model.config import EngineCheck, EngineConfig
+from model.decode import DecodeCounts
 from model.engines import Engine
 from model.generation import Generation
 from model.verify import load_verified_engine
@@ -64,8 +66,11 @@ class GPTJModelHandler(ModelHandler[PromptedRecord, Generation | InferenceFailur
 
     def _generate_or_split(self, batch: list[PromptedRecord], engine: Engine) -> list[Generation | InferenceFailure]:
         try:
+            before = dataclasses.replace(engine.decoder.counts) if engine.decoder else None
             generations = engine.generate([record.input_ids for record in batch], self._max_new_tokens)
             _count_padding(batch)
+            if before is not None:
+                _count_decode_steps(before, engine.decoder.counts)
             return generations
         except Exception as error:  # per-batch errors (OOM included) are retried on smaller batches
             if len(batch) == 1:
@@ -94,6 +99,12 @@ def _count_padding(batch: Sequence[PromptedRecord]) -> None:
     Metrics.counter(METRICS_NAMESPACE, "batch_prompt_slots").inc(slots)
     Metrics.counter(METRICS_NAMESPACE, "batch_padding_slots").inc(slots - sum(lengths))
     Metrics.distribution(METRICS_NAMESPACE, "batch_records").update(len(lengths))
+
+
+def _count_decode_steps(before: DecodeCounts, after: DecodeCounts) -> None:
+    """Decode steps a batch took and the rows they computed (``--decode_slots`` trades rows per step for steps)."""
+    Metrics.counter(METRICS_NAMESPACE, "decode_steps").inc(after.steps - before.steps)
+    Metrics.counter(METRICS_NAMESPACE, "decode_row_steps").inc(after.slot_steps - before.slot_steps)
 
 
 def _release_accelerator_memory() -> None:

@@ -21,6 +21,13 @@ def _int_list(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 class _Replaced(argparse.Action):
     """A removed flag stops the job with its replacement (Beam would otherwise drop it with a warning)."""
 
@@ -59,6 +66,11 @@ class BackstampOptions(PipelineOptions):
                            help="compiled: static KV cache and torch.compile'd decode steps (CUDA graphs), batches "
                                 "padded to shape buckets; eager: transformers' default loop. auto: compiled on GPU, "
                                 "eager on CPU, where compiling does not pay (docs/throughput.md).")
+        model.add_argument("--decode_slots", type=_positive_int, default=None,
+                           help="Rows decoded at once; a batch's other prompts wait and each takes the slot of a row "
+                                "that ends (its prompt prefilled into that slot). Default: the whole batch at once. "
+                                "Pair it with a larger --max_batch_size/--max_batch_weight so prompts wait "
+                                "(docs/throughput.md).")
         model.add_argument("--max_new_tokens", type=int, default=None,
                            help="Generation limit (default: the value training recorded in the checkpoint).")
         model.add_argument("--max_prompt_tokens", type=int, default=None,

@@ -258,6 +258,54 @@ def test_decode_is_a_pipeline_option_with_auto_by_default():
     assert BackstampOptions([]).decode == "auto"
 
 
+def test_decode_slots_is_a_pipeline_option_that_reaches_the_engines_decoder(tiny_checkpoint):
+    from pipeline.options import BackstampOptions
+
+    assert BackstampOptions([]).decode_slots is None
+    assert BackstampOptions(["--decode_slots", "4"]).decode_slots == 4
+    with pytest.raises(SystemExit):
+        BackstampOptions(["--decode_slots", "0"]).decode_slots
+    with pytest.raises(ValueError, match="decode_slots"):
+        EngineConfig(decode_slots=0)
+    engine = load_engine(str(tiny_checkpoint), EngineConfig(device="cpu", decode="eager", decode_slots=3))
+    assert engine.decoder.config.slots == 3
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+def test_the_job_with_decode_slots_writes_the_records_it_writes_without_them(tmp_path, mode):
+    """24 sample records in one batch through 4 slots (20 prompts wait for a row to end): the records
+    and their review columns equal the default run's, and the slots were refilled (fewer rows per step)."""
+    import pyarrow.parquet as pq
+
+    from pipeline.job import run
+
+    source = tmp_path / "in.parquet"
+    pq.write_table(pq.read_table(SAMPLE).slice(0, 24), source)
+
+    def records(name: str, *extra: str) -> dict[str, dict]:
+        manifest = run(["--input", str(source), "--output", str(tmp_path / name), "--model", DEMO,
+                        "--max_batch_size", "24", "--max_batch_weight", "100000", "--torch_threads", "1", *extra])
+        assert manifest.records_read == manifest.records_written == 24
+        rows = pq.read_table(list((tmp_path / name / "records").glob("*.parquet"))).to_pylist()
+        return manifest.extra, {row["id"]: row for row in rows}
+
+    (alone, default), (refilled, slotted) = records("default"), records("slotted", "--decode", mode,
+                                                                         "--decode_slots", "4")
+    assert refilled["decode_slots"] == 4 and alone["decode_slots"] is None
+    # 24 rows in one batch at first; through 4 slots, never more than 4 rows a step, so more steps
+    assert alone["decode_row_steps"] > 4 * alone["decode_steps"]
+    assert refilled["decode_row_steps"] <= 4 * refilled["decode_steps"]
+    assert refilled["decode_steps"] > alone["decode_steps"]
+    assert slotted.keys() == default.keys()
+    varying = {"run_id", "processed_at"}
+    for key, row in default.items():
+        mine = slotted[key]
+        floats = sorted(k for k, v in row.items() if isinstance(v, float))
+        assert {k: v for k, v in mine.items() if k not in varying | set(floats)} == \
+            {k: v for k, v in row.items() if k not in varying | set(floats)}
+        assert [mine[k] for k in floats] == pytest.approx([row[k] for k in floats], abs=LOGPROB_TOLERANCE)
+
+
 def test_the_gpu_check_script_runs_every_stage_in_its_tiny_cpu_mode(tmp_path):
     """bench/gpu_check.sh is run once on a lent GPU; this keeps it from rotting in between."""
     env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable}
