@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 import fsspec
 import pyarrow as pa
@@ -125,22 +125,29 @@ def read_kept(pattern: str, ids: set[str], columns: ColumnNames = ColumnNames(),
     return {record_id: record for record_id, (_, record) in kept.items()}
 
 
-def possible_prompts(record: ValidRecord) -> Iterator[str]:
-    """Every prompt ``fit_prompt`` can build from ``record``, whatever the tokenizer and budget: the whole
-    (capped) prompt first, then each character level it may cut both sides to (see ``fit_prompt``)."""
-    back, _ = _clean_and_cap(record.back_lines, MAX_LINES, MAX_CHARS_PER_LINE, MAX_TOTAL_CHARS)
-    front, _ = _clean_and_cap(record.front_lines, MAX_LINES, MAX_CHARS_PER_LINE, MAX_TOTAL_CHARS)
-    yield build_prompt(back, front, record.language)
+def run_special_tokens(manifest: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The special tokens the run's workers neutralised in the OCR (its manifest's ``extra``; none recorded
+    by runs before it did, whose GPT-J tokenizer's only one, ``<|endoftext|>``, is neutralised anyway)."""
+    return tuple(((manifest or {}).get("extra") or {}).get("special_tokens") or ())
+
+
+def possible_prompts(record: ValidRecord, special_tokens: Collection[str] = ()) -> Iterator[str]:
+    """Every prompt ``fit_prompt`` can build from ``record``, whatever the budget: the whole (capped)
+    prompt first, then each character level it may cut both sides to (see ``fit_prompt``);
+    ``special_tokens``: the run's tokenizer's (``run_special_tokens``), neutralised as the job did."""
+    back, _ = _clean_and_cap(record.back_lines, MAX_LINES, MAX_CHARS_PER_LINE, MAX_TOTAL_CHARS, special_tokens)
+    front, _ = _clean_and_cap(record.front_lines, MAX_LINES, MAX_CHARS_PER_LINE, MAX_TOTAL_CHARS, special_tokens)
+    yield build_prompt(back, front, record.language, special_tokens)
     sides = [_Side(back), _Side(front)]
     levels = {0}
     for side in sides:
         levels.update(side.joined)
         levels.update(range(1, len(side.lines[0]) + 1) if side.lines else ())
     for level in sorted(levels, reverse=True):
-        yield build_prompt(*(side.at_level(level) for side in sides), record.language)
+        yield build_prompt(*(side.at_level(level) for side in sides), record.language, special_tokens)
 
 
-def ocr_status(record: ValidRecord | None, output: Mapping[str, Any]) -> str:
+def ocr_status(record: ValidRecord | None, output: Mapping[str, Any], special_tokens: Collection[str] = ()) -> str:
     """Whether ``record`` (the joined input row) is what the model saw for ``output`` (see the module docstring).
 
     Only a truncated output needs the cut prompts: an untruncated one was the whole prompt.
@@ -149,7 +156,7 @@ def ocr_status(record: ValidRecord | None, output: Mapping[str, Any]) -> str:
         return NOT_FOUND
     if not output.get("input_hash"):
         return UNCHECKED
-    prompts = possible_prompts(record)
+    prompts = possible_prompts(record, special_tokens)
     candidates = prompts if output.get("truncated") else [next(prompts)]
     return AS_RUN if any(prompt_hash(text) == output["input_hash"] for text in candidates) else CHANGED
 
@@ -200,11 +207,12 @@ def spot_check_fields(records: pa.Table, rate: float, seed: str = DEFAULT_SPOT_C
 
 
 def review_queue(records: pa.Table, ocr: Mapping[str, ValidRecord] | None, spot_check_rate: float = 0.0,
-                 spot_check_seed: str = DEFAULT_SPOT_CHECK_SEED) -> pa.Table:
+                 spot_check_seed: str = DEFAULT_SPOT_CHECK_SEED, special_tokens: Collection[str] = ()) -> pa.Table:
     """The records needing review, worst first, with ``queue_position`` (from 1), ``lowest_confidence``
     and, when ``ocr`` is given, the cleaned OCR lines of each side, whether the id was found and the
-    ``ocr_status`` of its row. With ``spot_check_rate`` > 0, also the records with an accepted field
-    drawn as a spot check (SPEC §9), after those needing review; ``spot_check_fields`` names them."""
+    ``ocr_status`` of its row (``special_tokens``: the run's, ``run_special_tokens``). With
+    ``spot_check_rate`` > 0, also the records with an accepted field drawn as a spot check (SPEC §9),
+    after those needing review; ``spot_check_fields`` names them."""
     spot = spot_check_fields(records, spot_check_rate, spot_check_seed)
     records = records.append_column("spot_check_fields", pa.array(spot, pa.list_(pa.string())))
     queue = records.filter(pc.or_(pc.fill_null(records.column("needs_review"), False),
@@ -228,7 +236,8 @@ def review_queue(records: pa.Table, ocr: Mapping[str, ValidRecord] | None, spot_
         table = table.append_column("front_ocr_lines", pa.array([r and list(r.front_lines) for r in joined],
                                                                 pa.list_(pa.string())))
         table = table.append_column("ocr_found", pa.array([r is not None for r in joined], pa.bool_()))
-        table = table.append_column("ocr_status", pa.array([ocr_status(r, keys[i]) for r, i in zip(joined, order)],
+        table = table.append_column("ocr_status", pa.array([ocr_status(r, keys[i], special_tokens)
+                                                            for r, i in zip(joined, order)],
                                                            pa.string()))
     return table
 
@@ -236,5 +245,6 @@ def review_queue(records: pa.Table, ocr: Mapping[str, ValidRecord] | None, spot_
 def build_queue(run_path: str, input_glob: str | None = None, with_ocr: bool = True) -> tuple[Run, pa.Table]:
     """Load the run and its queue (with OCR unless ``with_ocr`` is False)."""
     run = load_run(run_path)
-    return run, review_queue(run.records, ocr_for(run, input_glob) if with_ocr else None)
+    return run, review_queue(run.records, ocr_for(run, input_glob) if with_ocr else None,
+                             special_tokens=run_special_tokens(run.manifest))
 

@@ -86,6 +86,33 @@ def checkpoint_context_length(local_dir: str | os.PathLike) -> int:
     return context_length(json.loads((Path(local_dir) / "config.json").read_text(encoding="utf-8")))
 
 
+def checkpoint_special_tokens(local_dir: str | os.PathLike) -> tuple[str, ...]:
+    """The special tokens of the checkpoint's tokenizer, read from its files without loading it.
+
+    The same set as ``model.loading.special_tokens`` of the loaded tokenizer (tested): the
+    named ones of ``tokenizer_config.json`` (``bos_token``, ...; a string or an added-token
+    dict), its ``additional_special_tokens``/``extra_special_tokens``, and every added token
+    ``tokenizer.json`` marks special. The driver records them in the manifest, so ``review``
+    rebuilds the prompts the workers built (OCR that spells one was neutralised) without torch.
+    """
+    root = Path(local_dir)
+
+    def read(name: str) -> dict[str, Any]:
+        path = root / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def content(token: Any) -> str | None:
+        return token.get("content") if isinstance(token, dict) else token if isinstance(token, str) else None
+
+    config = read("tokenizer_config.json")
+    named = [config.get(key) for key in config if key.endswith("_token")]
+    for key in ("additional_special_tokens", "extra_special_tokens"):
+        extra = config.get(key) or []
+        named.extend(extra.values() if isinstance(extra, dict) else extra)
+    marked = [token for token in read("tokenizer.json").get("added_tokens", []) if token.get("special")]
+    return tuple(sorted({text for text in map(content, named + marked) if text}))
+
+
 def model_version(local_dir: str | os.PathLike) -> str:
     """A short, stable id of the weights: the model type (``gptj-``, ``llama-``) + 16 hex digits.
 

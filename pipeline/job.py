@@ -21,7 +21,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model.checkpoint import checkpoint_context_length, model_version, read_metadata, resolve_checkpoint
+from model.checkpoint import (checkpoint_context_length, checkpoint_special_tokens, model_version, read_metadata,
+                              resolve_checkpoint)
 from model.config import EngineCheck, EngineConfig
 from pipeline.batching import BatchedInference, BatchingConfig, ModelSharing
 from pipeline.dead_letter import DEAD, METRICS_NAMESPACE
@@ -66,6 +67,7 @@ class JobPlan:
     engine_check: EngineCheck = "off"
     review: ReviewConfig = ReviewConfig()
     thresholds_in_force: dict[str, InForce] = field(default_factory=dict)  # field -> threshold and its source
+    special_tokens: tuple[str, ...] = ()  # the tokenizer's, neutralised in the OCR: review rebuilds prompts with them
 
 
 def new_run_id() -> str:
@@ -91,9 +93,10 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         local_checkpoint = resolve_checkpoint(options.model, options.model_cache_dir)
         metadata, version = read_metadata(local_checkpoint), model_version(local_checkpoint)
         context = checkpoint_context_length(local_checkpoint)  # n_positions, max_position_embeddings, ...
+        special = checkpoint_special_tokens(local_checkpoint)
     else:
         inputs = InputPlan(files=(), carried_schema=pa.schema([]))
-        metadata, version, context = {}, OFFLINE_MODEL_VERSION, GPTJ_CONTEXT
+        metadata, version, context, special = {}, OFFLINE_MODEL_VERSION, GPTJ_CONTEXT, ()
     max_new_tokens = options.max_new_tokens or metadata.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     if not 0 < max_new_tokens < context:  # else every record would be dead-lettered as prompt_error
         raise InputError(f"--max_new_tokens {max_new_tokens}: must be at least 1 and leave room for the prompt "
@@ -126,6 +129,7 @@ def plan_job(options: BackstampOptions, check_storage: bool = True) -> JobPlan:
         engine_check=options.engine_check,
         review=review_config(options, in_force=in_force),
         thresholds_in_force=in_force,
+        special_tokens=special,
     )
 
 
@@ -257,6 +261,7 @@ def execute(pipeline_options: PipelineOptions, plan: JobPlan,
         extra={"batch_splits": counters.get("batch_splits", 0), "max_new_tokens": plan.max_new_tokens,
                "prompt_budget": plan.prompt_budget, "engine": plan.engine.engine,
                "padding_fraction": padding_fraction(counters),
+               "special_tokens": list(plan.special_tokens),
                "decode_slots": plan.engine.decode_slots,
                "decode_steps": counters.get("decode_steps", 0),
                "decode_row_steps": counters.get("decode_row_steps", 0),

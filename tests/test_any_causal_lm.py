@@ -11,7 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from formats.prompt import build_prompt, clean_line, neutralise_special_tokens, prompt_hash
-from model.checkpoint import CONTEXT_FIELDS, checkpoint_context_length, context_length, model_version
+from formats.queue import ocr_for, review_queue
+from model.checkpoint import (CONTEXT_FIELDS, checkpoint_context_length, checkpoint_special_tokens, context_length,
+                              model_version)
 from model.loading import load_tokenizer, special_tokens
 from pipeline.job import run
 from tests.tiny_checkpoint import LLAMA_SPECIAL_TOKENS
@@ -61,6 +63,29 @@ def test_the_prompt_is_spec_3_and_no_ocr_spells_a_special_token(job_run):
         assert hostile != build_prompt(HOSTILE_BACK, ["<s>"], "en")  # GPT-J's rule alone would leave them
     ids = tokenizer.encode(hostile, add_special_tokens=False)
     assert not set(ids) & set(tokenizer.all_special_ids)
+
+
+def test_the_manifest_records_the_special_tokens_so_review_rebuilds_the_prompts_the_job_built(job_run):
+    """The hostile record's OCR spells the Llama tokenizer's special tokens: ``review`` must find the prompt
+    the job built (OCR unchanged, ``as_run``), which it can only do with the tokens the job neutralised."""
+    from formats.queue import build_queue, run_special_tokens
+
+    kind, checkpoint, manifest, _ = job_run
+    run, _ = build_queue(manifest.output)
+    recorded = run_special_tokens(run.manifest)
+    assert recorded == special_tokens(load_tokenizer(str(checkpoint))) == checkpoint_special_tokens(checkpoint)
+    statuses = review_queue(run.records, ocr_for(run, None, every_record=True),
+                            special_tokens=recorded).column("ocr_status").to_pylist()
+    assert statuses == ["as_run"] * len(statuses) and len(statuses) > 0
+    if kind == "llama":  # without the tokens, the hostile record's prompt is not one review could rebuild
+        blind = review_queue(run.records, ocr_for(run, None, every_record=True)).to_pylist()
+        assert {row["id"]: row["ocr_status"] for row in blind if row["ocr_status"] != "as_run"} == {"hostile": "changed"}
+
+
+@pytest.mark.parametrize("folder", ["data/models/demo-gptj", "data/models/demo-smollm2"])
+def test_the_special_tokens_read_from_the_files_are_the_loaded_tokenizers(folder):
+    checkpoint = Path(__file__).resolve().parent.parent / folder
+    assert checkpoint_special_tokens(checkpoint) == special_tokens(load_tokenizer(str(checkpoint)))
 
 
 def test_the_context_comes_from_whichever_field_the_architecture_has(tiny_model):

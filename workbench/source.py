@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 
 from formats.queue import (OCR_COLUMNS, QUEUE_COLUMNS, ReviewError, load_run, ocr_for, read_kept, review_queue,
-                           run_options)
+                           run_options, run_special_tokens)
 from formats.record_html import thresholds_of
 from formats.schemas import CARRIED_PREFIX, OUTPUT_NAMES
 from formats.spot_checks import DEFAULT_SPOT_CHECK_RATE, DEFAULT_SPOT_CHECK_SEED
@@ -72,7 +72,8 @@ def open_source(run: str | None = None, warehouse: str | None = None, catalog_ur
     if run:
         loaded = load_run(run)
         ocr = ocr_for(loaded, input_glob, every_record=spot_check_rate > 0) if with_ocr else None
-        queue = review_queue(loaded.records, ocr, spot_check_rate, spot_check_seed)
+        queue = review_queue(loaded.records, ocr, spot_check_rate, spot_check_seed,
+                             run_special_tokens(loaded.manifest))
         run_id = (loaded.manifest or {}).get("run_id", "")
         return QueueSource(queue, loaded.records, f"run {run_id} · {run}", thresholds_of(loaded.manifest),
                            loaded.manifest)
