@@ -25,6 +25,8 @@ from bench.generate_loop import decode_slot_use, generate_slot_steps
 from model.engines import Engine, EngineConfig
 from model.generation import Generation
 from formats.elements import PromptedRecord
+from formats.prompt import prompt_budget
+from model.checkpoint import checkpoint_context_length, read_metadata
 from pipeline.batching import BatchingConfig
 from pipeline.inference import GPTJModelHandler
 from formats.records import ColumnNames, ValidRecord, validate_row
@@ -68,6 +70,13 @@ def synthetic_records(n: int, seed: int, folder: Path, tail_alpha: float | None 
     table = table.set_column(index, "back_ocr", pa.array(longer, type=table.schema.field("back_ocr").type))
     pq.write_table(table, records)
     return records
+
+
+def job_prompt_budget(checkpoint: str, max_new_tokens: int) -> int:
+    """The prompt budget the job gives ``checkpoint`` (pipeline/job.py): its context from whichever config
+    field the architecture has, less ``max_new_tokens``, capped by the budget training recorded."""
+    return prompt_budget(checkpoint_context_length(checkpoint), max_new_tokens,
+                         read_metadata(checkpoint).get("max_prompt_tokens"))
 
 
 def prompted(records_parquet: Path, model_path: str, prompt_budget: int) -> list[PromptedRecord]:

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import torch
 from scipy.stats import binomtest, mannwhitneyu
 
-from bench.common import cpu_machine, prompted
+from bench.common import cpu_machine, job_prompt_budget, prompted
 from bench.report import markdown_table, write_results
 from formats.evaluate import edit_similarity, normalise_text
 from formats.evidence import find_evidence
@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint = resolve_checkpoint(args.model)
     max_new_tokens = read_metadata(checkpoint)["max_new_tokens"]
     model, tokenizer = load_model(checkpoint, "cpu"), load_tokenizer(checkpoint)
-    budget = model.config.n_positions - max_new_tokens
+    budget = job_prompt_budget(checkpoint, max_new_tokens)
     cache = Path(args.cache) if args.cache else None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)

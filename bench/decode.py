@@ -29,7 +29,7 @@ from typing import Sequence
 
 import torch
 
-from bench.common import cpu_machine, engines_side_by_side, length_stats, prompted, synthetic_records
+from bench.common import cpu_machine, engines_side_by_side, job_prompt_budget, length_stats, prompted, synthetic_records
 from bench.gpu_check import compiled_graphs
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = load_engine(checkpoint, EngineConfig(device="cpu", decode="eager", torch_threads=args.torch_threads))
     engines = {name: Engine("hf", base.model, base.tokenizer, Decoder(config, base.model))
                for name, config in paths(args.inductor).items()}
-    prompt_budget = base.model.config.n_positions - max_new_tokens
+    prompt_budget = job_prompt_budget(checkpoint, max_new_tokens)
     sample = prompted(Path(SAMPLE), checkpoint, prompt_budget)[:args.sample]
     with tempfile.TemporaryDirectory() as folder:
         bench = prompted(synthetic_records(args.n, args.seed, Path(folder)), checkpoint, prompt_budget)

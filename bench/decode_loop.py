@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from bench.common import cpu_machine, engines_side_by_side, length_stats, prompted, synthetic_records
+from bench.common import cpu_machine, engines_side_by_side, job_prompt_budget, length_stats, prompted, synthetic_records
 from bench.decode import largest_logprob_difference
 from bench.generate_loop import GenerateEngine
 from bench.report import RESULTS, markdown_table, write_results
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     max_new_tokens = read_metadata(checkpoint).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     engine = load_engine(checkpoint, EngineConfig(device="cpu", decode="eager", torch_threads=args.torch_threads))
     loops = {"generate": GenerateEngine(engine.model, engine.tokenizer), "job_loop": engine}
-    prompt_budget = engine.model.config.n_positions - max_new_tokens
+    prompt_budget = job_prompt_budget(checkpoint, max_new_tokens)
     with tempfile.TemporaryDirectory() as folder:
         sets = {"typical": prompted(synthetic_records(args.n, args.seed, Path(folder) / "t", None), checkpoint,
                                     prompt_budget),

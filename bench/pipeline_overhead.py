@@ -18,7 +18,7 @@ from typing import Sequence
 
 import torch
 
-from bench.common import prompted, run_plan, synthetic_records, token_batches
+from bench.common import job_prompt_budget, prompted, run_plan, synthetic_records, token_batches
 from bench.report import markdown_table, write_results
 from model.checkpoint import read_metadata, resolve_checkpoint
 from model.engines import EngineConfig, load_engine
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         records_parquet = synthetic_records(args.n, args.seed, Path(folder))
         engine = load_engine(checkpoint, EngineConfig(device="cpu"))
-        records = prompted(records_parquet, checkpoint, engine.model.config.n_positions - max_new_tokens)
+        records = prompted(records_parquet, checkpoint, job_prompt_budget(checkpoint, max_new_tokens))
         plan = token_batches(records, BatchingConfig(), max_new_tokens)
         for repeat in range(args.repeats):
             manifest = run(["--input", str(records_parquet), "--output", f"{folder}/out{repeat}",

@@ -23,8 +23,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from bench.common import (LoopResult, Plan, chunks_of, fixed_count, interleaved, length_stats, one_per_call, prompted,
-                          run_plan, synthetic_records, token_batches)
+from bench.common import (LoopResult, Plan, chunks_of, fixed_count, interleaved, job_prompt_budget, length_stats,
+                          one_per_call, prompted, run_plan, synthetic_records, token_batches)
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.engines import EngineConfig, load_engine
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint = resolve_checkpoint(args.model)
     max_new_tokens = read_metadata(checkpoint).get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     engine = load_engine(checkpoint, EngineConfig(device="cpu", torch_threads=args.torch_threads))
-    prompt_budget = engine.model.config.n_positions - max_new_tokens
+    prompt_budget = job_prompt_budget(checkpoint, max_new_tokens)
     with tempfile.TemporaryDirectory() as folder:
         records = prompted(synthetic_records(args.n, args.seed, Path(folder)), checkpoint, prompt_budget)
     chunks = chunks_of(records, args.trials)

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Sequence
 
-from bench.common import cpu_machine, engines_side_by_side, prompted, synthetic_records
+from bench.common import cpu_machine, engines_side_by_side, job_prompt_budget, prompted, synthetic_records
 from bench.report import markdown_table, write_results
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.config import EngineConfig
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint = resolve_checkpoint(args.model)
     max_new_tokens = read_metadata(checkpoint)["max_new_tokens"]
     after = load_engine(checkpoint, EngineConfig(device="cpu", decode="eager", torch_threads=args.torch_threads))
-    budget = after.model.config.n_positions - max_new_tokens
+    budget = job_prompt_budget(checkpoint, max_new_tokens)
     realistic = prompted(Path(REALISTIC), checkpoint, budget)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
