@@ -46,6 +46,11 @@ def read_metadata(local_dir: str | os.PathLike) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+# Logs a checkpoint folder may hold that keep growing after the metadata is written (the final evaluation and
+# every later sitting append to the training log): not part of the model, so not recorded, verified or copied.
+GROWING_LOGS = ("training_log.jsonl",)
+
+
 def write_metadata(local_dir: str | os.PathLike, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Write ``backstamp.json`` with ``fields`` plus the sha256 of every file of the checkpoint.
 
@@ -56,7 +61,7 @@ def write_metadata(local_dir: str | os.PathLike, fields: Mapping[str, Any]) -> d
     files = {
         p.name: {"sha256": sha256_file(p), "size": p.stat().st_size}
         for p in sorted(root.iterdir())
-        if p.is_file() and p.name != METADATA_FILE
+        if p.is_file() and p.name not in (METADATA_FILE, *GROWING_LOGS)
     }
     metadata = {**fields, "files": files}
     (root / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -26,7 +26,10 @@ for it, and a worker VM often runs several jobs in a row. So the copy is:
   ``-``, not ``.`` or ``..``), and only after its local path is checked to lie inside
   the staging folder; any other name refuses the checkpoint;
 - **only what training recorded**: when ``backstamp.json`` exists, the files it records
-  (and it) are copied, nothing else of the folder; names it records obey the same rule.
+  (and it) are copied, nothing else of the folder; names it records obey the same rule;
+- **adapters too**: a LoRA adapter folder (``adapter_config.json``) is copied like a
+  checkpoint; its base is resolved on the worker (``model.adapters.resolve_base``), so it
+  must be named by package or by an absolute path there (a relative one is refused here).
 
 What ``backstamp.json`` cannot defend: whoever can rewrite the folder can rewrite a weight
 file *and* its recorded hash consistently. It detects corruption and half-finished or
@@ -51,6 +54,7 @@ from typing import Any, Mapping, Optional
 import fsspec
 from filelock import FileLock
 
+from model.adapters import ADAPTER_CONFIG
 from model.checkpoint import METADATA_FILE, read_metadata, sha256_file
 
 DEFAULT_CACHE_DIR = "~/.cache/backstamp/models"
@@ -73,12 +77,15 @@ def fetch_checkpoint(url: str, cache_dir: Optional[str] = None) -> Path:
     root = root.rstrip("/")
     fs.invalidate_cache()  # a listing cached by an earlier run in this process would hide a new upload
     listing = _list_files(fs, root)
-    if "config.json" not in listing:
-        raise FileNotFoundError(f"{url}: not a checkpoint folder (no config.json)")
+    config = next((name for name in (ADAPTER_CONFIG, "config.json") if name in listing), None)
+    if config is None:
+        raise FileNotFoundError(f"{url}: not a checkpoint folder (no config.json, nor an adapter's {ADAPTER_CONFIG})")
     metadata = fs.cat_file(f"{root}/{METADATA_FILE}") if METADATA_FILE in listing else None
+    if config == ADAPTER_CONFIG:
+        check_remote_adapter_base(metadata, url)
     listing = files_to_copy(listing, metadata, url)
-    if "config.json" not in listing:
-        raise CheckpointVerificationError(f"{url}: {METADATA_FILE} does not record config.json")
+    if config not in listing:
+        raise CheckpointVerificationError(f"{url}: {METADATA_FILE} does not record {config}")
     cache_root = Path(cache_dir or DEFAULT_CACHE_DIR).expanduser()
     entry_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(root).name).lstrip(".") or "checkpoint"
     target = cache_root / f"{entry_name}-{fingerprint(listing)}"
@@ -108,6 +115,21 @@ def fetch_checkpoint(url: str, cache_dir: Optional[str] = None) -> Path:
         write_stamp(target, hashes)  # identities taken in place: renaming the folder changes none of them
     logger.info("copied checkpoint %s to %s", url, target)
     return target
+
+
+def check_remote_adapter_base(metadata: Optional[bytes], url: str) -> None:
+    """A remote adapter's base must be found on the worker: a package's file (installed with the job's
+    packages) or an absolute path there. A path relative to the adapter would point into the cache."""
+    try:
+        base = json.loads(metadata or b"{}").get("base") or {}
+    except (ValueError, AttributeError):
+        base = {}
+    if "package" in base or os.path.isabs(str(base.get("path", ""))):
+        return
+    raise CheckpointVerificationError(
+        f"{url}: an adapter copied from remote storage must name its base by package "
+        f"({METADATA_FILE} \"base\": {{\"package\": ...}}) or by an absolute path on each worker, "
+        f"not {json.dumps(base.get('path')) if base.get('path') else 'nothing'}")
 
 
 def is_safe_name(name: str) -> bool:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from model.adapters import adapter_identity, is_adapter, resolve_base
-from model.checkpoint import model_version, read_metadata, sha256_file, write_metadata
+from model.checkpoint import model_version, read_metadata, resolve_checkpoint, sha256_file, write_metadata
 from model.config import EngineConfig
 from model.engines import load_engine
 from model.loading import load_model
@@ -104,6 +104,30 @@ def test_the_job_runs_an_adapter_folder(adapter, tmp_path):
     records = pq.read_table(list((tmp_path / "out" / "records").glob("*.parquet"))).to_pylist()
     assert manifest.records_read == len(records) == 3
     assert {row["model_version"] for row in records} == {model_version(adapter)}
+
+
+def test_a_gs_adapter_is_copied_verified_and_merged_on_its_local_base(adapter, gcs_emulator, tmp_path):
+    """Only the files backstamp.json records travel (not the resume checkpoints); the base is the worker's."""
+    from model.remote_cache import CheckpointVerificationError
+    from tests.gcs_emulator import BUCKET
+
+    url = f"gs://{BUCKET}/models/adapter"
+    gcs_emulator.upload(adapter, url)
+    local = Path(resolve_checkpoint(url, str(tmp_path / "cache")))
+    assert is_adapter(local) and not (local / "checkpoints").exists()
+    assert model_version(local) == model_version(adapter)
+    prompts = [[1, 40, 41, 42], [1, 50]]
+    copied = load_engine(str(local), EngineConfig(device="cpu", decode="eager"))
+    original = load_engine(str(adapter), EngineConfig(device="cpu", decode="eager"))
+    assert copied.generate(prompts, 8) == original.generate(prompts, 8)
+
+    relative = tmp_path / "relative"
+    shutil.copytree(adapter, relative, ignore=shutil.ignore_patterns("checkpoints"))
+    metadata = read_metadata(relative)
+    (relative / "backstamp.json").write_text(json.dumps({**metadata, "base": {**metadata["base"], "path": "../base"}}))
+    gcs_emulator.upload(relative, f"gs://{BUCKET}/models/relative")
+    with pytest.raises(CheckpointVerificationError, match=r"must name its base by package .* or by an absolute path"):
+        resolve_checkpoint(f"gs://{BUCKET}/models/relative", str(tmp_path / "cache"))
 
 
 def test_lora_needs_a_pretrained_base(capsys):

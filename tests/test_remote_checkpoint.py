@@ -16,7 +16,7 @@ import pytest
 
 import fsspec
 
-from model.checkpoint import METADATA_FILE, model_version, resolve_checkpoint, sha256_file
+from model.checkpoint import METADATA_FILE, model_version, resolve_checkpoint, sha256_file, write_metadata
 from model.remote_cache import CheckpointVerificationError, fetch_checkpoint
 from tests.gcs_emulator import BUCKET
 from tests.tiny_checkpoint import build_tiny_checkpoint
@@ -92,6 +92,22 @@ def test_a_cache_entry_damaged_after_the_copy_is_copied_again(gcs_emulator, loca
     assert again == cached
     assert gcs_emulator.downloads(f"{url}/{WEIGHTS}") == 2
     assert sha256_file(again / WEIGHTS) == sha256_file(local_checkpoint / WEIGHTS)
+
+
+@pytest.mark.parametrize("demo", ["demo-gptj", "demo-smollm2"])
+def test_every_file_a_shipped_demo_records_holds_its_recorded_hash(demo):
+    """What a worker verifies after copying the demo from a bucket (the training log, which grows after the
+    metadata is written, was once recorded and made every remote copy of the GPT-J demo fail)."""
+    folder = Path(__file__).resolve().parent.parent / "data" / "models" / demo
+    recorded = json.loads((folder / METADATA_FILE).read_text())["files"]
+    assert recorded and {name: sha256_file(folder / name) for name in recorded} == \
+        {name: entry["sha256"] for name, entry in recorded.items()}
+
+
+def test_the_metadata_leaves_out_the_training_log_that_keeps_growing(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "training_log.jsonl").write_text('{"step": 1}\n')
+    assert set(write_metadata(tmp_path, {})["files"]) == {"config.json"}
 
 
 def test_a_gs_folder_without_config_json_is_not_a_checkpoint(gcs_emulator, local_checkpoint, tmp_path):
