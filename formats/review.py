@@ -19,8 +19,9 @@ A field goes to review (reason codes in formats/reasons.py) with
   caption dates the photo. A photographer equal to the title is the subject (SPEC §4b: never the
   subject) and is a ``role_mismatch`` too;
 * ``missed:<field>`` when the field is empty although the OCR holds a line of the kind that
-  carries it (an agency stamp or credit, a photographer's credit, a caption, a dated caption or
-  dateline), however sure the model was: "this print names no agency" is a claim the catalogue
+  carries it (an agency stamp or credit, a photographer's credit, a caption, any dated line but an
+  address, filing mark or notice — a RECEIVED stamp's date is the date when nothing else dates the
+  print), however sure the model was: "this print names no agency" is a claim the catalogue
   would take on trust;
 * ``date_unreadable`` for a date the job cannot read (``date_iso`` null).
 
@@ -42,8 +43,8 @@ from formats.description_trust import description_confidence
 from formats.evidence import EVIDENCE_THRESHOLD, Evidence, all_evidence, processed
 from formats.parse import OK
 from formats.reasons import DATE_UNREADABLE, LOW_CONFIDENCE, MISSED, NOT_IN_OCR, ROLE_MISMATCH, reason
-from formats.roles import (CAPTION, CREDIT, DATELINE, EXPECTED, RECEIVED, contradicts, is_date_text, is_name_line,
-                           roles_of)
+from formats.roles import (ADDRESS, CAPTION, CREDIT, DATELINE, EXPECTED, FILING, NOTICE, RECEIVED, contradicts,
+                           is_date_text, is_name_line, roles_of)
 from formats.tags import FIELDS, REVIEWED_FIELDS
 
 DESCRIPTION = "description"
@@ -266,17 +267,30 @@ def _is_the_subject(value: str, fitting: list[Evidence], roles: Mapping[str, fro
         CREDIT in roles.get(evidence.source, ()) for evidence in fitting)
 
 
+# Lines whose numbers are not a photo's date: an address or telephone, a filing mark, a notice.
+UNDATING = frozenset({ADDRESS, FILING, NOTICE})
+
+
 def _dated_elsewhere(roles: Mapping[str, frozenset[str]], item: ReviewInput) -> bool:
     return any(RECEIVED not in kinds and kinds & {DATELINE, CAPTION} and is_date_text(line)
                for line, kinds in zip([*item.back, *item.front], roles.values()))
 
 
+def _dated_anywhere(roles: Mapping[str, frozenset[str]], item: ReviewInput) -> bool:
+    """Whether any line holds a date that may be the field's: every dated line but an address, filing
+    mark or notice alone (a telephone number, a negative number, a copyright year). A RECEIVED stamp's
+    date counts: when nothing else dates the print, SPEC §4b makes it the date (the print does not
+    tell them apart), so an empty date beside it is a miss, not evidence of absence."""
+    return any(is_date_text(line) and not kinds <= UNDATING
+               for line, kinds in zip([*item.back, *item.front], roles.values()))
+
+
 def _expected_line(name: str, roles: Mapping[str, frozenset[str]], item: ReviewInput) -> bool:
     """Whether the OCR holds a line of the kind that carries ``name`` (``missed:<field>``): for the
-    date, a dateline or a caption that holds a date (not a RECEIVED stamp's); for the title, a
-    caption, or a line that reads as a name or subject and is not another field's value."""
+    date, any dated line that may give it (``_dated_anywhere``); for the title, a caption, or a line
+    that reads as a name or subject and is not another field's value."""
     if name == "date":
-        return _dated_elsewhere(roles, item)
+        return _dated_anywhere(roles, item)
     if name == "title" and any(is_name_line(line) for line in _lines_but_values(item)):
         return True
     return any(EXPECTED[name] in kinds for kinds in roles.values())

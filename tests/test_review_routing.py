@@ -318,10 +318,19 @@ def test_an_empty_field_goes_to_review_when_the_ocr_holds_a_line_of_its_kind_how
     assert review.trust[field].confidence == pytest.approx(0.999)  # sure, and still sent
 
 
-def test_an_empty_date_is_not_missed_for_a_received_stamps_date():
+@pytest.mark.parametrize("line", ["RECEIVED 12 MAR 1969", "THE BEATLES AT SHEA 1965", "Photo by John Smith 3.10.1960"])
+def test_an_empty_date_beside_any_date_that_may_be_the_photos_is_missed(line):
+    """SPEC §4b: a RECEIVED stamp's date is the date when nothing else dates the print, so "no date" beside
+    it, or beside a date in a credit or a bare line, is a claim a person must make."""
     values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
-    review = route(item(values, back=["THE BEATLES", "RECEIVED 12 MAR 1969"], front=[],
-                        tokens=[sure(name) for name in values]))
+    review = route(item(values, back=["THE BEATLES", line], front=[], tokens=[sure(name) for name in values]))
+    assert "missed:date" in review.review_reasons and "date" in review.review_fields
+
+
+@pytest.mark.parametrize("line", ["Tel. 041-637-2005", "Neg. No. 1964", "Reproduction interdite 1998"])
+def test_an_empty_date_is_not_missed_for_the_numbers_of_an_address_a_filing_mark_or_a_notice(line):
+    values = {"title": "THE BEATLES", "agency": "", "photographer": "", "date": ""}
+    review = route(item(values, back=["THE BEATLES", line], front=[], tokens=[sure(name) for name in values]))
     assert not review.needs_review
 
 
