@@ -98,6 +98,7 @@ class GenerateEngine:
     """An ``Engine`` look-alike (``generate(batch_input_ids, max_new_tokens)``) that decodes with ``generate``."""
 
     name = "generate"
+    decoder = None  # generate's own loop: no decode counts for the job's metrics
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase):
         self.model, self.tokenizer = model, tokenizer

@@ -42,6 +42,7 @@ class FakeEngine:
     """Answers each row with the prompt lengths of the whole batch it came in; can fail on purpose."""
 
     name: str = "fake"
+    decoder: None = None  # no decode loop of its own, as the handler allows
     max_rows: int = 10_000  # larger batches fail like an out-of-memory error
 
     def generate(self, batch_input_ids: Sequence[Sequence[int]], max_new_tokens: int) -> list[Generation]:
