@@ -186,13 +186,18 @@ def interleaved(chunks: int, runs: Mapping[str, Callable[[int], tuple[Plan, Engi
 
 
 def engines_side_by_side(records: Sequence[PromptedRecord], engines: Mapping[str, Engine], trials: int,
-                         max_new_tokens: int, label: str = "") -> tuple[dict[str, list[LoopResult]],
-                                                                        dict[str, dict[str, Generation]]]:
-    """``interleaved`` for engines compared on the job's own token batches: each chunk is planned
-    once and every engine runs that plan."""
-    plans = [token_batches(chunk, BatchingConfig(), max_new_tokens) for chunk in chunks_of(records, trials)]
-    runs = {name: (lambda index, engine=engine: (plans[index], engine)) for name, engine in engines.items()}
-    return interleaved(len(plans), runs, max_new_tokens, label)
+                         max_new_tokens: int, label: str = "",
+                         batching: Mapping[str, BatchingConfig] | None = None) -> tuple[dict[str, list[LoopResult]],
+                                                                                       dict[str, dict[str, Generation]]]:
+    """``interleaved`` for engines compared on the job's own token batches: each chunk is planned once
+    per batching (``batching[name]``, default the job's) and every engine runs its plan of the chunk."""
+    configs = {name: (batching or {}).get(name, BatchingConfig()) for name in engines}
+    chunks = chunks_of(records, trials)
+    plans = {config: [token_batches(chunk, config, max_new_tokens) for chunk in chunks]
+             for config in set(configs.values())}
+    runs = {name: (lambda index, engine=engine, config=configs[name]: (plans[config][index], engine))
+            for name, engine in engines.items()}
+    return interleaved(len(chunks), runs, max_new_tokens, label)
 
 
 def length_stats(records: Sequence[PromptedRecord]) -> dict[str, float]:

@@ -21,12 +21,14 @@ Writes ``bench/results/decode_loop.{json,md}`` and ``decode_loop.png``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from bench.common import cpu_machine, engines_side_by_side, job_prompt_budget, length_stats, prompted, synthetic_records
+from bench.common import (cpu_machine, engines_side_by_side, job_prompt_budget, length_stats, prompted, run_plan,
+                          synthetic_records, token_batches)
 from bench.decode import largest_logprob_difference
 from bench.generate_loop import GenerateEngine
 from bench.report import RESULTS, markdown_table, write_results
@@ -37,6 +39,9 @@ from pipeline.batching import BatchingConfig
 from pipeline.job import DEFAULT_MAX_NEW_TOKENS
 
 REALISTIC = Path("data/eval/realistic/records.parquet")
+# The job's batches before issue 28: 4096 was the best budget of the CPU sweep for ``generate``, whose
+# finished rows keep computing; the job's loop runs the job's batches of today (``BatchingConfig()``).
+TODAY_BATCHING = BatchingConfig(max_batch_weight=4096, max_batch_size=64)
 LOOPS = ("generate", "job_loop")
 COLUMNS = ["records", "loop", "n", "seconds", "records_per_s", "median_records_per_s", "new_tokens_per_s",
            "median_new_tokens_per_s", "slot_use", "vs_generate", "median_vs_generate", "outputs_equal",
@@ -67,6 +72,24 @@ def summarise(label: str, results: dict, outputs: dict) -> list[dict]:
             "hours_per_million": round(1e6 / (count / seconds) / 3600, 1),
             "per_chunk_records_per_s": [t.records_per_s for t in chunks]})
     return rows
+
+
+def budget_sweep(engine, records, budgets: Sequence[int], max_new_tokens: int, rounds: int = 3) -> list[dict]:
+    """records/s of the job's loop on ``records`` at each token budget (the job's batch-size cap kept):
+    ``rounds`` runs of every budget, the order rotating from round to round; the median and the range."""
+    if not budgets:
+        return []
+    plans = {budget: token_batches(records, dataclasses.replace(BatchingConfig(), max_batch_weight=budget),
+                                   max_new_tokens) for budget in budgets}
+    rates: dict[int, list[float]] = {budget: [] for budget in budgets}
+    for index in range(rounds):
+        for budget in budgets[index % len(budgets):] + budgets[:index % len(budgets)]:
+            rates[budget].append(run_plan("job_loop", plans[budget], engine, max_new_tokens)[0].records_per_s)
+    sweep = [{"budget": budget, "batches": len(plans[budget]),
+              "median_records_per_s": round(statistics.median(rates[budget]), 2),
+              "range": f"{min(rates[budget]):.2f}–{max(rates[budget]):.2f}"} for budget in budgets]
+    print(sweep, flush=True)
+    return sweep
 
 
 def plot(rows: list[dict], title: str, name: str = "decode_loop") -> None:
@@ -101,6 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--torch_threads", type=int, default=None)
     parser.add_argument("--sets", default="typical,heavy_tailed,realistic", help="record sets to run, in order")
     parser.add_argument("--name", default="decode_loop", help="results file stem under bench/results/")
+    parser.add_argument("--sweep", default="",
+                        help="token budgets to sweep the job's loop over first, e.g. 4096,8192,16384 (records/s on "
+                             "--sweep_n typical records of --sweep_seed, a split the comparison does not use)")
+    parser.add_argument("--sweep_n", type=int, default=320)
+    parser.add_argument("--sweep_seed", type=int, default=5)
     args = parser.parse_args(argv)
 
     checkpoint = resolve_checkpoint(args.model)
@@ -114,28 +142,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "heavy_tailed": prompted(synthetic_records(args.n, args.seed, Path(folder) / "h"), checkpoint,
                                          prompt_budget),
                 "realistic": prompted(REALISTIC, checkpoint, prompt_budget)[:args.n]}
+        swept = prompted(synthetic_records(args.sweep_n, args.sweep_seed, Path(folder) / "s", None), checkpoint,
+                         prompt_budget) if args.sweep else []
     sets = {label: sets[label] for label in args.sets.split(",")}
     for loop in loops.values():  # untimed warm-up
         loop.generate([r.input_ids for r in next(iter(sets.values()))[:2]], max_new_tokens)
 
+    sweep = budget_sweep(engine, swept, [int(b) for b in args.sweep.split(",") if b], max_new_tokens)
+    batching = {"generate": TODAY_BATCHING, "job_loop": BatchingConfig()}
     rows: list[dict] = []
     for label, records in sets.items():
-        results, outputs = engines_side_by_side(records, loops, args.trials, max_new_tokens, label)
+        results, outputs = engines_side_by_side(records, loops, args.trials, max_new_tokens, label, batching)
         rows += summarise(label, results, outputs)
     machine = cpu_machine()
     meta = {"model": args.model, "model_version": model_version(checkpoint), "max_new_tokens": max_new_tokens,
             "prompt_tokens": {label: length_stats(records) for label, records in sets.items()},
             "seed": args.seed, "trials": args.trials,
-            "batching": {"max_batch_weight": BatchingConfig().max_batch_weight,
-                         "max_batch_size": BatchingConfig().max_batch_size},
-            "machine": machine}
+            "batching": {name: dataclasses.asdict(config) for name, config in batching.items()},
+            "sweep": sweep, "machine": machine}
     title = (f"Decode loops on CPU ({machine['cpu']}, {machine['torch_threads']} torch threads, load average at the "
              f"end {machine['load_average_at_end'][0]:.1f}), {args.model}")
-    table = (f"{title} ({meta['model_version']}), max_new_tokens {max_new_tokens}, the job's batches (token budget "
-             f"{BatchingConfig().max_batch_weight}). {args.trials} chunks per set, loops interleaved chunk by chunk; "
+    table = (f"{title} ({meta['model_version']}), max_new_tokens {max_new_tokens}; batches as the job makes them "
+             f"(Beam's SortAndBatchElements), token budget {TODAY_BATCHING.max_batch_weight} for generate (the job's "
+             f"before issue 28) and {BatchingConfig().max_batch_weight} for the job's loop (its default now), at most "
+             f"{BatchingConfig().max_batch_size} records. {args.trials} chunks per set, loops interleaved chunk by chunk; "
              f"median_*: median of the chunks; median_vs_generate: median of the per-chunk ratios; slot_use: "
              f"tokens after each row's first ÷ rows computed in the decode steps; hours_per_million: at the overall "
              f"records/s. Prompt tokens: {meta['prompt_tokens']}.\n\n" + markdown_table(rows, COLUMNS))
+    if sweep:
+        table += (f"\n\nThe job's loop over token budgets ({args.sweep_n} typical records of synthetic seed "
+                  f"{args.sweep_seed}, not the seed compared above; 3 rounds, the budgets' order rotating):\n\n"
+                  + markdown_table(sweep, ["budget", "batches", "median_records_per_s", "range"]))
     write_results(args.name, {"meta": meta, "results": rows}, table)
     plot(rows, title, args.name)
     print(table)
