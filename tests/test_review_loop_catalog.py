@@ -57,6 +57,16 @@ def reviews(warehouse: Path) -> list[dict]:
     return catalog.load_table(decisions_catalog.REVIEWS).scan().to_arrow().to_pylist()
 
 
+def a_decided_night(tmp_path: Path, checkpoint, decision: dict) -> tuple[Path, str]:
+    """A warehouse with the night of 2024-05-01 committed and ann's ``decision`` stored since; and its input."""
+    warehouse = tmp_path / "warehouse"
+    plain = write_input(tmp_path / "plain", prints())
+    night(plain, warehouse, "2024-05-01", str(checkpoint))
+    with DecisionStore(store_uri_for_warehouse(str(warehouse))) as store:
+        decide(store, served(warehouse), [{**decision, "reviewer": "ann"}])
+    return warehouse, plain
+
+
 @pytest.fixture(scope="module")
 def loop(tiny_checkpoint, tmp_path_factory):
     folder = tmp_path_factory.mktemp("loop")
@@ -221,12 +231,8 @@ def test_duckdb_reads_the_reviews_table_through_its_iceberg_extension(loop):
 
 def test_a_crash_between_the_records_and_the_reviews_commit_is_completed_once(tiny_checkpoint, tmp_path,
                                                                                monkeypatch):
-    warehouse = tmp_path / "warehouse"
-    plain = write_input(tmp_path / "plain", prints())
-    night(plain, warehouse, "2024-05-01", str(tiny_checkpoint))
-    with DecisionStore(store_uri_for_warehouse(str(warehouse))) as store:
-        decide(store, served(warehouse), [{"id": "p0", "field": "title", "decision": "correct", "value": "ZERO",
-                                           "reviewer": "ann"}])
+    warehouse, plain = a_decided_night(tmp_path, tiny_checkpoint, {"id": "p0", "field": "title",
+                                                                   "decision": "correct", "value": "ZERO"})
     real = decisions_catalog.commit_pending
     calls = []
 
@@ -255,12 +261,8 @@ def test_a_crash_between_the_records_and_the_reviews_commit_is_completed_once(ti
 def test_a_run_that_loses_the_race_for_its_night_commits_no_decision(tiny_checkpoint, tmp_path, monkeypatch):
     from pipeline import backfill
 
-    warehouse = tmp_path / "warehouse"
-    plain = write_input(tmp_path / "plain", prints())
-    night(plain, warehouse, "2024-05-01", str(tiny_checkpoint))
-    with DecisionStore(store_uri_for_warehouse(str(warehouse))) as store:
-        decide(store, served(warehouse), [{"id": "p1", "field": "date", "decision": "correct", "value": "1960",
-                                           "reviewer": "ann"}])
+    warehouse, plain = a_decided_night(tmp_path, tiny_checkpoint, {"id": "p1", "field": "date",
+                                                                   "decision": "correct", "value": "1960"})
     real_execute, rivals = backfill.execute, []
 
     def rival_commits_first(*args, **kwargs):
