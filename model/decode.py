@@ -6,10 +6,12 @@ model's forward itself (``input_ids``, a 2-D attention mask, ``position_ids`` an
 prepared as ``generate`` prepares them for left padding), so it is not tied to one architecture:
 
 * **eager** (dynamic KV cache, CPU and GPU): a row that ends (a stop token, the loop guard's end,
-  its token limit) leaves at once — its mask, positions, history and KV-cache rows are dropped
-  (``DynamicCache.batch_select_indices``), so later steps compute only live rows, and the cache
-  columns no live row uses any more (the left padding of a longer prompt that left) are cut, so
-  later steps attend over less. With ``slots``, a waiting prompt of the call joins as a row leaves.
+  its token limit) leaves at once — its mask, positions, history and KV-cache rows are dropped (a
+  row from the end of the batch takes its place), so later steps compute only live rows, and the
+  cache columns no live row uses any more (the left padding of a longer prompt that left) are cut,
+  so later steps attend over less. The cache is written in place (model/inplace_cache.py), so a
+  step copies neither the cache nor the kept rows. With ``slots``, a waiting prompt of the call
+  joins as a row leaves.
 * **compiled** (``StaticCache``, ``torch.compile`` of the decode step on GPU): shapes must stay
   fixed, so a batch has ``slots`` rows (a batch bucket) and a cache of a fixed number of columns
   (a width bucket + room for the continuation). A slot freed by a finished row is refilled at once
@@ -43,9 +45,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 import torch
-from transformers import CompileConfig, DynamicCache, LogitsProcessor, PreTrainedModel, StaticCache
+from transformers import Cache, CompileConfig, DynamicCache, LogitsProcessor, PreTrainedModel, StaticCache
 
 from model.config import DECODE_MODES
+from model.inplace_cache import compaction, in_place_cache
 
 _LOG = logging.getLogger(__name__)
 
@@ -238,13 +241,13 @@ class Decoder:
                       use_cache=True, **extra)
         return output.logits[:, -1, :].float()
 
-    def _prefill(self, request: _Request, rows: Sequence[int],
-                 width: int | None = None) -> tuple[DynamicCache, torch.Tensor, torch.Tensor]:
-        """Prefill ``rows``' prompts (left-padded to ``width``) in a fresh dynamic cache: the cache,
-        the prompt mask and the logits of each row's first token."""
+    def _prefill(self, request: _Request, rows: Sequence[int], width: int | None = None,
+                 cache: Cache | None = None) -> tuple[Cache, torch.Tensor, torch.Tensor]:
+        """Prefill ``rows``' prompts (left-padded to ``width``) in ``cache`` (default: a fresh dynamic
+        one): the cache, the prompt mask and the logits of each row's first token."""
         input_ids, mask = (t.to(self.model.device)
                            for t in left_pad([request.prompts[row] for row in rows], request.pad_id, width))
-        cache = DynamicCache(config=self.model.config)
+        cache = cache if cache is not None else DynamicCache(config=self.model.config)
         return cache, mask, self._forward(self.model, input_ids, mask, mask_positions(mask), cache)
 
     def _eager(self, request: _Request) -> None:
@@ -255,7 +258,8 @@ class Decoder:
         limit = self.config.slots or len(request.prompts)
         rows = list(range(min(limit, len(request.prompts))))
         waiting = deque(range(len(rows), len(request.prompts)))
-        cache, mask, logits = self._prefill(request, rows)
+        cache, mask, logits = self._prefill(request, rows,
+                                            cache=in_place_cache(self.model.config, request.max_new_tokens))
         positions = mask_positions(mask)[:, -1:]
         history = _fillers(len(rows), 0, device)
         while True:
@@ -263,7 +267,7 @@ class Decoder:
             history = torch.cat([history, chosen[:, None]], dim=1)[:, -request.max_new_tokens:]
             going = request.record(rows, tokens, logprobs)
             if not all(going):
-                kept = [i for i, on in enumerate(going) if on]
+                kept = compaction(going)
                 index = torch.tensor(kept, dtype=torch.long, device=device)
                 cache.batch_select_indices(index)
                 mask, positions, history, chosen = mask[index], positions[index], history[index], chosen[index]
@@ -278,14 +282,14 @@ class Decoder:
             first = int(used.int().argmax())
             if first:
                 for layer in cache.layers:
-                    layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
+                    layer.drop_columns(first)
                 mask = mask[:, first:]
             mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
             positions = positions + 1
             logits = self._forward(self.model, chosen[:, None], mask, positions, cache)
             self.counts.add(len(rows))
 
-    def _join(self, request: _Request, joined: list[int], rows: list[int], cache: DynamicCache, mask: torch.Tensor,
+    def _join(self, request: _Request, joined: list[int], rows: list[int], cache: Cache, mask: torch.Tensor,
               positions: torch.Tensor, history: torch.Tensor, chosen: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Prefill ``joined`` and append those that go on after their first token to the eager batch
         (``rows`` grows in place); returns the batch's mask, positions, history and step tokens."""
@@ -300,10 +304,7 @@ class Decoder:
         width, columns = prompt_mask.shape[1], mask.shape[1]
         grow = max(0, width - columns)
         for layer, prefilled in zip(cache.layers, fresh.layers):
-            keys, values = (torch.nn.functional.pad(t, (0, 0, grow, 0)) for t in (layer.keys, layer.values))
-            new_keys, new_values = (torch.nn.functional.pad(t[index], (0, 0, columns + grow - width, 0))
-                                    for t in (prefilled.keys, prefilled.values))
-            layer.keys, layer.values = torch.cat([keys, new_keys]), torch.cat([values, new_values])
+            layer.add_rows(prefilled.keys[index], prefilled.values[index])
         mask = torch.cat([torch.nn.functional.pad(mask, (grow, 0)),
                           torch.nn.functional.pad(prompt_mask[index], (columns + grow - width, 0))])
         positions = torch.cat([positions, mask_positions(prompt_mask)[index, -1:]])
