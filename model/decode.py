@@ -70,6 +70,8 @@ class DecodeConfig:
     ``dynamic``: compile with symbolic shapes, so a new bucket records a CUDA graph but does not
     recompile. ``warmup_batches``: batch buckets decoded once at load (GPU only), so the compile
     happens before the first record. ``kept_caches``: static caches held for reuse.
+    ``prefill_padding``: the most padding (a share of its padded tokens) an eager prefill group
+    holds; a batch's prompts are prefilled in as many groups of similar length as that needs.
     """
 
     mode: str = "auto"
@@ -80,12 +82,15 @@ class DecodeConfig:
     warmup_batches: tuple[int, ...] = (1, 2, 8)
     kept_caches: int = 4
     compile_on_cpu: bool = False
+    prefill_padding: float = 0.25
 
     def __post_init__(self) -> None:
         if self.mode not in DECODE_MODES:
             raise ValueError(f"unknown decode mode {self.mode!r}; choose one of {', '.join(DECODE_MODES)}")
         if self.slots is not None and self.slots < 1:
             raise ValueError(f"slots must be at least 1, not {self.slots}")
+        if not 0 <= self.prefill_padding < 1:
+            raise ValueError(f"prefill_padding is a share of a group's tokens in [0, 1), not {self.prefill_padding}")
 
     def resolve(self, device: torch.device) -> str:
         """``eager`` or ``compiled`` on ``device``."""
@@ -103,6 +108,22 @@ def bucket(value: int, buckets: Iterable[int]) -> int:
     if index < len(buckets):
         return buckets[index]
     return -(-value // buckets[-1]) * buckets[-1]
+
+
+def prefill_groups(lengths: Sequence[int], padding: float) -> list[list[int]]:
+    """Indices of ``lengths`` cut into groups, longest first, each padded to its longest by at most
+    ``padding`` of its tokens (a group's first row always fits): prefill cost follows the padded size."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for index in order:
+        if groups:
+            group = groups[-1]
+            padded = lengths[group[0]] * (len(group) + 1)
+            if padded - sum(lengths[i] for i in group) - lengths[index] <= padding * padded:
+                group.append(index)
+                continue
+        groups.append([index])
+    return groups
 
 
 def left_pad(batch_input_ids: Sequence[Sequence[int]], pad_id: int,
@@ -250,16 +271,33 @@ class Decoder:
         cache = cache if cache is not None else DynamicCache(config=self.model.config)
         return cache, mask, self._forward(self.model, input_ids, mask, mask_positions(mask), cache)
 
+    def _grouped_prefill(self, request: _Request, rows: Sequence[int]) -> tuple[list[int], Cache, torch.Tensor,
+                                                                               torch.Tensor]:
+        """Prefill ``rows`` in groups of similar length (``prefill_groups``) into one in-place cache,
+        each group's rows right-aligned: the rows in the cache's order, the cache, the prompt mask
+        and each row's first-token logits. One long prompt no longer pads every row's prefill to it."""
+        groups = prefill_groups([len(request.prompts[row]) for row in rows], self.config.prefill_padding)
+        ordered = [[rows[i] for i in group] for group in groups]
+        cache, mask, logits = self._prefill(request, ordered[0],
+                                            cache=in_place_cache(self.model.config, request.max_new_tokens,
+                                                                 rows=len(rows)))
+        masks, all_logits = [mask], [logits]
+        for group in ordered[1:]:
+            fresh, group_mask, group_logits = self._prefill(request, group)
+            for layer, prefilled in zip(cache.layers, fresh.layers):
+                layer.add_rows(prefilled.keys, prefilled.values)
+            masks.append(torch.nn.functional.pad(group_mask, (mask.shape[1] - group_mask.shape[1], 0)))
+            all_logits.append(group_logits)
+        return [row for group in ordered for row in group], cache, torch.cat(masks), torch.cat(all_logits)
+
     def _eager(self, request: _Request) -> None:
         """Dynamic cache: each row leaves the batch the step it ends; with ``slots``, waiting prompts
         join as rows leave (prefilled alone, their cache rows left-padded to the batch's columns).
         Columns no live row uses any more (the left padding of rows that left) are cut."""
         device = self.model.device
         limit = self.config.slots or len(request.prompts)
-        rows = list(range(min(limit, len(request.prompts))))
-        waiting = deque(range(len(rows), len(request.prompts)))
-        cache, mask, logits = self._prefill(request, rows,
-                                            cache=in_place_cache(self.model.config, request.max_new_tokens))
+        waiting = deque(range(min(limit, len(request.prompts)), len(request.prompts)))
+        rows, cache, mask, logits = self._grouped_prefill(request, range(min(limit, len(request.prompts))))
         positions = mask_positions(mask)[:, -1:]
         history = _fillers(len(rows), 0, device)
         while True:

@@ -34,20 +34,22 @@ def compaction(going: Sequence[bool]) -> list[int]:
 
 
 class InPlaceLayer(DynamicLayer):
-    """A full-attention cache layer over buffers with ``room`` more columns than its first write."""
+    """A full-attention cache layer over buffers with ``room`` more columns than its first write,
+    and rows for at least ``rows`` (rows that join later find their place without a reallocation)."""
 
-    def __init__(self, room: int):
+    def __init__(self, room: int, rows: int = 0):
         super().__init__()
-        self.room = room
+        self.room, self.capacity = room, rows
         self.rows = self.start = self.end = 0
         self._keys = self._values = None
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.device = key_states.device
         rows, heads, width, size = key_states.shape
+        capacity = max(rows, self.capacity)
         # zeros, not empty: a column outside a row's mask is still multiplied by a zero weight
-        self._keys = key_states.new_zeros((rows, heads, width + self.room, size))
-        self._values = value_states.new_zeros((rows, heads, width + self.room, value_states.shape[-1]))
+        self._keys = key_states.new_zeros((capacity, heads, width + self.room, size))
+        self._values = value_states.new_zeros((capacity, heads, width + self.room, value_states.shape[-1]))
         self.rows = rows
         self.is_initialized = True
 
@@ -110,11 +112,11 @@ class InPlaceLayer(DynamicLayer):
         self.values = self._values[:self.rows, :, self.start:self.end]
 
 
-def in_place_cache(config: PreTrainedConfig, room: int) -> Cache:
-    """A cache of ``InPlaceLayer``s for ``config``'s model; only full-attention models qualify
+def in_place_cache(config: PreTrainedConfig, room: int, rows: int = 0) -> Cache:
+    """A cache of ``InPlaceLayer(room, rows)``s for ``config``'s model; only full-attention models qualify
     (a sliding window or shared layers keep their own bookkeeping)."""
     layer_types, _ = get_layer_types_and_kwargs(config.get_text_config(decoder=True))
     others = sorted(set(layer_types) - {"full_attention"})
     if others:
         raise ValueError(f"the job's eager decode loop needs full-attention cache layers, not {', '.join(others)}")
-    return Cache(layers=[InPlaceLayer(room) for _ in layer_types])
+    return Cache(layers=[InPlaceLayer(room, rows) for _ in layer_types])

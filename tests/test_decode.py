@@ -22,7 +22,7 @@ from formats.parse import parse_completion
 from formats.review import THRESHOLD_FIELDS, ReviewInput, route
 from model.checkpoint import read_metadata
 from model.config import EngineConfig
-from model.decode import DecodeConfig, Decoder, bucket
+from model.decode import DecodeConfig, Decoder, bucket, prefill_groups
 from model.engines import Engine, load_engine
 from model.verify import EngineMismatchError, load_verified_engine
 
@@ -150,6 +150,39 @@ def test_an_eager_row_leaves_the_batch_the_step_it_ends(demo, demo_records):
     assert engine.decoder.counts.steps == max(g.output_tokens for g in generations) - 1
 
 
+@pytest.mark.parametrize("lengths, padding, groups", [
+    ([10, 10, 10], 0.0, [[0, 1, 2]]),
+    ([3, 60, 4, 5], 0.25, [[1], [3, 2, 0]]),
+    ([3, 60, 4, 5], 0.0, [[1], [3], [2], [0]]),
+    ([100, 90, 80, 70, 20], 0.25, [[0, 1, 2, 3], [4]]),
+])
+def test_prefill_groups_run_longest_first_each_within_its_padding_share(lengths, padding, groups):
+    assert prefill_groups(lengths, padding) == groups
+    for group in groups:
+        padded = lengths[group[0]] * len(group)
+        assert padded - sum(lengths[i] for i in group) <= padding * padded
+
+
+def test_a_long_prompt_is_prefilled_apart_from_short_ones_and_every_row_answers_as_alone(tiny_checkpoint):
+    """One 60-token prompt among 3-5-token ones: two prefills (60 tokens, then 3 × 5) instead of
+    4 × 60 padded tokens; each row still decodes as it does alone."""
+    engine = load_engine(str(tiny_checkpoint), EngineConfig(device="cpu", decode="eager"))
+    prompts = [[engine.tokenizer.bos_token_id] + list(range(10, 10 + n)) for n in (2, 59, 3, 4)]
+    widths = []
+    original = Decoder._prefill
+
+    def recorded(self, request, rows, width=None, cache=None):
+        widths.append((len(rows), max(len(request.prompts[row]) for row in rows)))
+        return original(self, request, rows, width, cache)
+
+    grouped = with_decoder(engine, DecodeConfig(mode="eager"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Decoder, "_prefill", recorded)
+        generations = grouped.generate(prompts, 8)
+    assert widths == [(1, 60), (3, 5)]
+    assert_same_generations([engine.generate([p], 8)[0] for p in prompts], generations)
+
+
 @pytest.mark.parametrize("mode", ["eager", "compiled"])
 def test_a_freed_slot_takes_the_next_waiting_prompt_so_the_batch_stays_full(tiny_checkpoint, mode):
     """Six prompts through two slots; every row runs to the limit (8 tokens: its prefill's and 7 steps),
@@ -193,6 +226,7 @@ def test_bucket_padding_and_slots_do_not_change_a_rows_output(checkpoint, reques
     alone = [engine.generate([p], 16)[0] for p in prompts]
     assert all(len(g.token_logprobs) == g.output_tokens for g in alone)
     for config in (DecodeConfig(mode="eager"), DecodeConfig(mode="eager", slots=1),
+                   DecodeConfig(mode="eager", prefill_padding=0.0), DecodeConfig(mode="eager", prefill_padding=0.9),
                    DecodeConfig(mode="compiled", batch_buckets=(), width_buckets=()),
                    DecodeConfig(mode="compiled", batch_buckets=(8,), width_buckets=(128,)),
                    DecodeConfig(mode="compiled", slots=2)):
