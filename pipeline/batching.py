@@ -30,8 +30,10 @@ import apache_beam as beam
 from apache_beam.transforms.util import SortAndBatchElements
 
 # Defaults of the batching options; the token budget counts prompt tokens plus max_new_tokens per
-# record. 4096 was the best budget of the CPU sweep on the demo model (docs/throughput.md).
-DEFAULT_MAX_BATCH_WEIGHT = 4096
+# record. 16384 was the best budget of the job's loop (finished rows leave, in-place cache, prefill
+# by length groups) on typical and heavy-tailed records alike in the CPU sweep on the demo model
+# (bench/results/decode_loop_sweep.md, docs/throughput.md); 4096 was best for ``generate``.
+DEFAULT_MAX_BATCH_WEIGHT = 16384
 DEFAULT_MAX_BATCH_SIZE = 64
 
 
