@@ -291,13 +291,14 @@ class Decoder:
         return [row for group in ordered for row in group], cache, torch.cat(masks), torch.cat(all_logits)
 
     def _eager(self, request: _Request) -> None:
-        """Dynamic cache: each row leaves the batch the step it ends; with ``slots``, waiting prompts
-        join as rows leave (prefilled alone, their cache rows left-padded to the batch's columns).
-        Columns no live row uses any more (the left padding of rows that left) are cut."""
+        """In-place cache, prefilled by length groups: each row leaves the batch the step it ends;
+        with ``slots``, waiting prompts join as rows leave (prefilled alone, their cache rows
+        left-padded to the batch's columns). Columns no live row uses any more are cut."""
         device = self.model.device
         limit = self.config.slots or len(request.prompts)
-        waiting = deque(range(min(limit, len(request.prompts)), len(request.prompts)))
-        rows, cache, mask, logits = self._grouped_prefill(request, range(min(limit, len(request.prompts))))
+        started = min(limit, len(request.prompts))
+        waiting = deque(range(started, len(request.prompts)))
+        rows, cache, mask, logits = self._grouped_prefill(request, range(started))
         positions = mask_positions(mask)[:, -1:]
         history = _fillers(len(rows), 0, device)
         while True:

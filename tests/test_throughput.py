@@ -21,6 +21,7 @@ from apache_beam.testing.util import assert_that
 import model.verify
 from formats.elements import InferenceFailure, PromptedRecord
 from model.config import EngineConfig
+from model.decode import DecodeConfig, prefill_groups
 from model.engines import load_engine
 from model.generation import Generation, generate_batch
 from model.loading import load_model
@@ -155,13 +156,20 @@ def _forward_calls(model, prompts: list[list[int]], max_new_tokens: int, tokeniz
     return generations, len(calls)
 
 
+def _prefill_calls(prompts: list[list[int]]) -> int:
+    """Forward calls of the prefill: one per group of similar length (model/decode.py prefill_groups)."""
+    groups = len(prefill_groups([len(p) for p in prompts], DecodeConfig().prefill_padding))
+    assert groups > 1  # the prompts' lengths differ enough to need more than one prefill group
+    return groups
+
+
 @pytest.mark.parametrize("stop", ["<|endoftext|>", "<END>"])
 def test_a_batch_stops_after_the_step_where_every_row_ended(tiny, stop):
     tokenizer = load_engine(tiny).tokenizer
     prompts = _prompts(tokenizer, 4)
     generations, calls = _forward_calls(_always_emits(tiny, tokenizer.convert_tokens_to_ids(stop)), prompts,
                                         max_new_tokens=30, tokenizer=tokenizer)
-    assert calls == 1  # the prefill step produced the stop token for every row
+    assert calls == _prefill_calls(prompts)  # the prefill produced the stop token for every row: no decode step
     assert all(g.output_tokens == 1 and not g.hit_limit for g in generations)
 
 
@@ -169,8 +177,9 @@ def test_a_batch_that_never_stops_runs_exactly_max_new_tokens_steps(tiny):
     tokenizer = load_engine(tiny).tokenizer
     # an ordinary word: the tag grammar would ban a repeated tag and let the row end early
     model = _always_emits(tiny, tokenizer.encode(" KEYSTONE", add_special_tokens=False)[0])
-    generations, calls = _forward_calls(model, _prompts(tokenizer, 4), max_new_tokens=7, tokenizer=tokenizer)
-    assert calls == 7  # KV cache: one forward per new token, not per token of the sequence
+    prompts = _prompts(tokenizer, 4)
+    generations, calls = _forward_calls(model, prompts, max_new_tokens=7, tokenizer=tokenizer)
+    assert calls == _prefill_calls(prompts) + 6  # KV cache: one forward per new token after the prefill's
     assert all(g.hit_limit for g in generations)
 
 
