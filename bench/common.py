@@ -187,15 +187,17 @@ def interleaved(chunks: int, runs: Mapping[str, Callable[[int], tuple[Plan, Engi
 
 def engines_side_by_side(records: Sequence[PromptedRecord], engines: Mapping[str, Engine], trials: int,
                          max_new_tokens: int, label: str = "",
-                         batching: Mapping[str, BatchingConfig] | None = None) -> tuple[dict[str, list[LoopResult]],
-                                                                                       dict[str, dict[str, Generation]]]:
-    """``interleaved`` for engines compared on the job's own token batches: each chunk is planned once
-    per batching (``batching[name]``, default the job's) and every engine runs its plan of the chunk."""
-    configs = {name: (batching or {}).get(name, BatchingConfig()) for name in engines}
+                         planners: Mapping[str, Callable[[Sequence[PromptedRecord]], Plan]] | None = None
+                         ) -> tuple[dict[str, list[LoopResult]], dict[str, dict[str, Generation]]]:
+    """``interleaved`` for engines compared on the same chunks: each chunk is planned once per planner
+    (``planners[name]``, default the job's own token batches) and every engine runs its plan of the chunk."""
+    def job_batches(chunk: Sequence[PromptedRecord]) -> Plan:
+        return token_batches(chunk, BatchingConfig(), max_new_tokens)
+
+    chosen = {name: (planners or {}).get(name, job_batches) for name in engines}
     chunks = chunks_of(records, trials)
-    plans = {config: [token_batches(chunk, config, max_new_tokens) for chunk in chunks]
-             for config in set(configs.values())}
-    runs = {name: (lambda index, engine=engine, config=configs[name]: (plans[config][index], engine))
+    plans = {planner: [planner(chunk) for chunk in chunks] for planner in set(chosen.values())}
+    runs = {name: (lambda index, engine=engine, planner=chosen[name]: (plans[planner][index], engine))
             for name, engine in engines.items()}
     return interleaved(len(chunks), runs, max_new_tokens, label)
 

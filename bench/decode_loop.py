@@ -33,8 +33,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from bench.common import (chunks_of, cpu_machine, fixed_count, interleaved, job_prompt_budget, length_stats,
-                          prompted, run_plan, synthetic_records, token_batches)
+from bench.common import (chunks_of, cpu_machine, engines_side_by_side, fixed_count, interleaved, job_prompt_budget,
+                          length_stats, prompted, synthetic_records, token_batches)
 from bench.decode import largest_logprob_difference
 from bench.generate_loop import GenerateEngine
 from bench.report import RESULTS, markdown_table, write_results
@@ -96,14 +96,13 @@ def budget_sweep(engine, sets: dict[str, Sequence], budgets: Sequence[int], max_
         plans = {budget: [batch for part in parts
                           for batch in token_batches(part, BatchingConfig(max_batch_weight=budget), max_new_tokens)]
                  for budget in budgets}
-        rates: dict[int, list[float]] = {budget: [] for budget in budgets}
-        for index in range(rounds):
-            for budget in budgets[index % len(budgets):] + budgets[:index % len(budgets)]:
-                rates[budget].append(run_plan("job_loop", plans[budget], engine, max_new_tokens)[0].records_per_s)
-        sweep += [{"records": label, "budget": budget, "batches": len(plans[budget]),
-                   "median_records_per_s": round(statistics.median(rates[budget]), 2),
-                   "range": f"{min(rates[budget]):.2f}–{max(rates[budget]):.2f}"} for budget in budgets]
-        print(sweep, flush=True)
+        runs = {budget: (lambda index, budget=budget: (plans[budget], engine)) for budget in budgets}
+        results, _ = interleaved(rounds, runs, max_new_tokens, f"{label} sweep")
+        for budget in budgets:
+            rates = [result.records_per_s for result in results[budget]]
+            sweep.append({"records": label, "budget": budget, "batches": len(plans[budget]),
+                          "median_records_per_s": round(statistics.median(rates), 2),
+                          "range": f"{min(rates):.2f}–{max(rates):.2f}"})
     return sweep
 
 
@@ -141,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default="decode_loop", help="results file stem under bench/results/")
     parser.add_argument("--sweep", default="",
                         help="token budgets to sweep the job's loop over first, e.g. 4096,8192,16384 (records/s on "
-                             "--sweep_n typical records of --sweep_seed, a split the comparison does not use)")
+                             "--sweep_n typical and heavy-tailed records of --sweep_seed, a split the comparison "
+                             "does not use)")
     parser.add_argument("--sweep_n", type=int, default=320)
     parser.add_argument("--job_budget", type=int, default=BatchingConfig().max_batch_weight,
                         help="token budget of the job's loop's batches (default: the job's)")
@@ -171,14 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sweep = budget_sweep(engine, swept, [int(b) for b in args.sweep.split(",") if b], max_new_tokens,
                          chunk=-(-args.n // args.trials))
     batching = {"generate": TODAY_BATCHING, "job_loop": BatchingConfig(max_batch_weight=args.job_budget)}
+    planners = {"stock_beam": lambda chunk: fixed_count(chunk, STOCK_BATCH),
+                **{name: (lambda chunk, config=config: token_batches(chunk, config, max_new_tokens))
+                   for name, config in batching.items()}}
     rows: list[dict] = []
     for label, records in sets.items():
-        chunks = chunks_of(records, args.trials)
-        plans = {"stock_beam": [fixed_count(chunk, STOCK_BATCH) for chunk in chunks],
-                 **{name: [token_batches(chunk, config, max_new_tokens) for chunk in chunks]
-                    for name, config in batching.items()}}
-        runs = {name: (lambda index, name=name: (plans[name][index], loops[name])) for name in LOOPS}
-        results, outputs = interleaved(len(chunks), runs, max_new_tokens, label)
+        results, outputs = engines_side_by_side(records, loops, args.trials, max_new_tokens, label, planners)
         rows += summarise(label, results, outputs)
     machine = cpu_machine()
     meta = {"model": args.model, "model_version": model_version(checkpoint), "max_new_tokens": max_new_tokens,

@@ -204,6 +204,18 @@ class _Request:
         return going
 
 
+def _append_rows(cache: Cache, mask: torch.Tensor, fresh: DynamicCache, prompt_mask: torch.Tensor,
+                 index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+    """Append the rows ``index`` (default all) of a fresh prefill to the in-place ``cache``, right-aligned
+    (``InPlaceLayer.add_rows``); returns the batch's mask, both parts padded on the left to the new width."""
+    for layer, prefilled in zip(cache.layers, fresh.layers):
+        layer.add_rows(prefilled.keys[index], prefilled.values[index])
+    prompt_mask = prompt_mask[index]
+    columns = max(mask.shape[1], prompt_mask.shape[1])
+    return torch.cat([torch.nn.functional.pad(mask, (columns - mask.shape[1], 0)),
+                      torch.nn.functional.pad(prompt_mask, (columns - prompt_mask.shape[1], 0))])
+
+
 def _fillers(rows: int, width: int, device: torch.device) -> torch.Tensor:
     return (FILLER - torch.arange(width, device=device)).expand(rows, -1).clone()
 
@@ -281,14 +293,12 @@ class Decoder:
         cache, mask, logits = self._prefill(request, ordered[0],
                                             cache=in_place_cache(self.model.config, request.max_new_tokens,
                                                                  rows=len(rows)))
-        masks, all_logits = [mask], [logits]
+        all_logits = [logits]
         for group in ordered[1:]:
             fresh, group_mask, group_logits = self._prefill(request, group)
-            for layer, prefilled in zip(cache.layers, fresh.layers):
-                layer.add_rows(prefilled.keys, prefilled.values)
-            masks.append(torch.nn.functional.pad(group_mask, (mask.shape[1] - group_mask.shape[1], 0)))
+            mask = _append_rows(cache, mask, fresh, group_mask)
             all_logits.append(group_logits)
-        return [row for group in ordered for row in group], cache, torch.cat(masks), torch.cat(all_logits)
+        return [row for group in ordered for row in group], cache, mask, torch.cat(all_logits)
 
     def _eager(self, request: _Request) -> None:
         """In-place cache, prefilled by length groups: each row leaves the batch the step it ends;
@@ -340,12 +350,7 @@ class Decoder:
         if not kept:
             return mask, positions, history, chosen
         index = torch.tensor(kept, dtype=torch.long, device=mask.device)
-        width, columns = prompt_mask.shape[1], mask.shape[1]
-        grow = max(0, width - columns)
-        for layer, prefilled in zip(cache.layers, fresh.layers):
-            layer.add_rows(prefilled.keys[index], prefilled.values[index])
-        mask = torch.cat([torch.nn.functional.pad(mask, (grow, 0)),
-                          torch.nn.functional.pad(prompt_mask[index], (columns + grow - width, 0))])
+        mask = _append_rows(cache, mask, fresh, prompt_mask, index)
         positions = torch.cat([positions, mask_positions(prompt_mask)[index, -1:]])
         history = torch.cat([history, torch.cat([fillers[index, 1:], picked[index, None]], dim=1)])
         rows.extend(joined[i] for i in kept)
