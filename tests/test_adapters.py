@@ -202,3 +202,39 @@ def test_a_base_without_the_tags_grows_and_the_adapter_keeps_only_their_rows(tmp
     merged = load_model(str(tmp_path / "adapter"))
     tag = tokenizer.convert_tokens_to_ids("<title>")
     assert torch.allclose(merged.get_input_embeddings().weight[tag], model.get_input_embeddings().weight[tag])
+
+
+def test_an_adapter_keeps_training_from_where_it_ended_on_its_own_base(adapter, tmp_path):
+    """``--adapter_name_or_path``: a later run (new examples, reviewed labels) starts from the adapter's
+    weights on its verified base, exports an adapter of the same base and says what it continued."""
+    from train.modeling import base_folder, build_model, load_or_build_tokenizer
+
+    args = ModelArguments(adapter_name_or_path=str(adapter))
+    base = base_folder(args)
+    assert base == str(resolve_base(adapter))
+    tokenizer = load_or_build_tokenizer(args, base)
+    resumed = build_model(args, tokenizer, base).eval()
+    ids = torch.tensor([[1, 5, 9, 30, 7]])
+    with torch.no_grad():
+        assert torch.allclose(resumed(ids).logits, load_model(str(adapter))(ids).logits, atol=1e-5)
+    assert sum(p.numel() for p in resumed.parameters() if p.requires_grad) \
+        == read_metadata(adapter)["training"]["trained_parameters"]
+
+    out = tmp_path / "continued"
+    main(["--adapter_name_or_path", str(adapter), "--synthetic_train_examples", "16", "--synthetic_seed", "3",
+          "--synthetic_validation_examples", "4", "--max_new_tokens", "16", "--output_dir", str(out),
+          "--per_device_train_batch_size", "4", "--max_steps", "2", "--learning_rate", "1e-2", "--warmup_steps", "1",
+          "--torch_threads", "1", "--per_device_eval_batch_size", "4"])
+    metadata = read_metadata(out)
+    assert metadata["base"] == read_metadata(adapter)["base"] and resolve_base(out) == resolve_base(adapter)
+    assert model_version(out) not in (model_version(adapter), None)
+    assert metadata["training"]["continued_from"] == {
+        "adapter": str(adapter), "model_version": model_version(adapter), "optimizer_steps": 4,
+        "train_minutes": read_metadata(adapter)["training"]["train_minutes"],
+        "data_mix": read_metadata(adapter)["training"]["data_mix"], "continued_from": None}
+
+
+def test_an_adapter_to_keep_training_takes_no_new_lora_settings(adapter, capsys):
+    with pytest.raises(SystemExit):
+        main(["--adapter_name_or_path", str(adapter), "--lora_r", "8", "--synthetic_train_examples", "8"])
+    assert "keeps the adapter's own LoRA settings" in capsys.readouterr().err

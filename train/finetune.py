@@ -49,7 +49,7 @@ from model.checkpoint import context_length
 from model.loading import DTYPES, resolve_device
 from train.args import REPO_ROOT, DataArguments, ModelArguments, TrainArguments, parse_args
 from train.checkpointing import (Preemption, Progress, RunLog, Stopwatch, adapter_fields, check_same_run,
-                                 export_adapter, export_model, find_checkpoint, load_resume_checkpoint, read_saved_run,
+                                 continued_from, export_adapter, export_model, find_checkpoint, load_resume_checkpoint, read_saved_run,
                                  save_resume_checkpoint)
 from train.data import (Encoder, Sample, choose_max_new_tokens, completion_token_stats, iterate_batches,
                         lengths_summary, read_samples, synthetic_samples)
@@ -168,7 +168,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
     base = base_folder(model_args)
     tokenizer = load_or_build_tokenizer(model_args, base, saved=resume_from / "tokenizer" if resume_from else None)
     model = build_model(model_args, tokenizer, base)  # fp32; DeepSpeed casts it for fp16/bf16 training
-    lora = bool(model_args.lora_r)
+    lora = model_args.trains_adapter
     n_positions = context_length(model.config.to_dict())
     max_length = min(data_args.max_length or n_positions, n_positions)
 
@@ -339,6 +339,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
             "synthetic_seed": data_args.synthetic_seed,
             "synthetic_validation_seed": data_args.synthetic_validation_seed,
             "evaluations": progress.evaluations,
+            "continued_from": continued_from(model_args.adapter_name_or_path) if model_args.adapter_name_or_path
+            else None,
         },
     })
     result["wall_minutes"] = wall_minutes

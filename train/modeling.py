@@ -17,7 +17,12 @@ from train.args import ModelArguments
 
 
 def base_folder(model_args: ModelArguments) -> str | None:
-    """The local folder of the pretrained weights to start from (None when training from a config)."""
+    """The local folder of the pretrained weights to start from (None when training from a config): for an
+    adapter to keep training, the base it names, verified by its hashes as the job does."""
+    if model_args.adapter_name_or_path:
+        from model.adapters import resolve_base
+
+        return str(resolve_base(model_args.adapter_name_or_path))
     if model_args.base_package_file:
         from model.pretrained_base import converted_base, find_package_file
 
@@ -35,7 +40,7 @@ def load_or_build_tokenizer(model_args: ModelArguments, base: str | None, saved:
     """
     from train.tokenizer import add_tag_tokens, build_synthetic_tokenizer
 
-    source = saved or model_args.tokenizer_name or base
+    source = saved or model_args.tokenizer_name or model_args.adapter_name_or_path or base
     if source:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, trust_remote_code=False)
     else:
@@ -55,7 +60,8 @@ def build_model(model_args: ModelArguments, tokenizer, base: str | None) -> PreT
     the tokenizer does not fit the existing rows (GPT-J-6B's 50,400 rows hold the 50,257 BPE
     tokens and the tags, so its parameter count is unchanged) — for a LoRA adapter to exactly
     the tokenizer's size, since every added row must be one the adapter trains; rows taken by
-    new tokens start at the mean of the trained rows. Called under ``torch.device("meta")`` it
+    new tokens start at the mean of the trained rows. An adapter kept training is applied to the base as
+    the job applies it (``model.adapters.merge_adapter``), trainable again. Called under ``torch.device("meta")`` it
     builds the model without allocating weights. Weights are fp32 (DeepSpeed casts them for
     fp16/bf16 training): transformers 5 would otherwise load a half-precision checkpoint in its
     own dtype (``dtype="auto"`` by default).
@@ -67,8 +73,9 @@ def build_model(model_args: ModelArguments, tokenizer, base: str | None) -> PreT
         rows = model.get_input_embeddings().num_embeddings
         first_new = _base_vocab_size(tokenizer)
         if n_tokens > rows:
-            model.resize_token_embeddings(n_tokens, pad_to_multiple_of=None if model_args.lora_r else 64)
-        _init_rows(model, first_new=min(first_new, rows), end=n_tokens)
+            model.resize_token_embeddings(n_tokens, pad_to_multiple_of=None if model_args.trains_adapter else 64)
+        if not model_args.adapter_name_or_path:  # an adapter's rows are its own; the rest stay as the job loads them
+            _init_rows(model, first_new=min(first_new, rows), end=n_tokens)
     else:
         with open(model_args.config_name, encoding="utf-8") as handle:
             values = json.load(handle)
@@ -81,7 +88,11 @@ def build_model(model_args: ModelArguments, tokenizer, base: str | None) -> PreT
     if model_args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
-    if model_args.lora_r:
+    if model_args.adapter_name_or_path:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, model_args.adapter_name_or_path, is_trainable=True)
+    elif model_args.lora_r:
         model = with_lora(model, model_args, tokenizer)
     return model
 
