@@ -12,11 +12,15 @@ Thresholds are chosen on one synthetic split and reported on another: ``--choose
 field the lowest threshold whose accepted precision (empty fields counted) reaches ``--target``
 on the held-out split of seed ``--choose_seed``, and the figures that count are those on seed
 ``--seed``, which the choice never saw (both are written). The realistic set only measures,
-at the job's built-in thresholds. Writes ``bench/results/confidence_<name>.{json,md}``.
+at the thresholds the job runs the checkpoint with (its ``backstamp.json``'s, else the built-in
+defaults). A last table gives the ceiling: the least review at which any threshold would reach
+issue 24's bars on the reported records themselves — whether thresholds alone could meet them
+with this model, never a threshold to use. Writes ``bench/results/confidence_<name>.{json,md}``.
 
     python -m bench.confidence --name synthetic --choose   # chosen on seed 1 (800), reported on seed 2 (400)
     python -m bench.confidence --name realistic --records data/eval/realistic/records.parquet \
         --labels data/eval/realistic/labels.parquet
+    python -m bench.confidence --name realistic_smollm2 --model data/models/demo-smollm2 --records ... --labels ...
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from formats.evidence import find_evidence
 from formats.parse import parse_completion
 from formats.review import (AGGREGATE, AGGREGATES, DEFAULT_THRESHOLDS, DESCRIPTION, NOT_IN_OCR_FACTOR, REVIEWED_FIELDS,
                             THRESHOLD_FIELDS, ReviewConfig, ReviewInput, route, skip_probability)
+from formats.thresholds import read_document, resolve
 from model.checkpoint import model_version, read_metadata, resolve_checkpoint
 from model.generation import generate_batch
 from model.loading import load_model, load_tokenizer
@@ -49,6 +54,7 @@ EVIDENCE_GRID = (70, 80, 85, 90, 95, 100)
 ALL_BUT_LOW_CONFIDENCE = ReviewConfig(thresholds=dict.fromkeys(THRESHOLD_FIELDS, 0.0))  # every other reason
 GRID = [i / 100 for i in range(0, 100)] + [0.995, 0.999]
 SOUND = 0.8  # a description this close to its label (normalised edit similarity) counts as right
+CEILING_TARGETS = (0.93, 0.98)  # issue 24's bars (realistic, synthetic): could any threshold reach them at all?
 
 
 def auroc(right: Sequence[float], wrong: Sequence[float]) -> float | None:
@@ -218,6 +224,32 @@ def choose(rows: list[dict], target: float, floor: float, description_target: fl
     return chosen
 
 
+def ceiling(rows: list[dict], target: float) -> list[dict]:
+    """Per reviewed field, the least share sent to review at which any one threshold on the job's
+    confidence reaches ``target`` accepted precision (empty fields counted, every other reason kept) on
+    ``rows`` themselves; a last row averages the four, None when one of them never reaches it.
+
+    A ceiling for this model and these rules on this set, not a result: the threshold is picked on
+    the very fields it is measured on. It says whether thresholds alone could meet a target here.
+    """
+    table = []
+    for name in REVIEWED_FIELDS:
+        sures = sorted({r["confidence"] if r["confidence"] is not None else r["skip"] for r in rows
+                        if r["field"] == name} - {None})
+        line = {"target": target, "field": name, "least_review_share": None, "threshold": None, "accepted": 0, "accepted_precision": None}
+        for threshold in (0.0, *sures):  # the lowest threshold that reaches the target reviews the least
+            kept, reviewed, fields = accepted(rows, name, threshold)
+            if kept and _precision(kept) >= target:
+                line.update(least_review_share=round(reviewed / fields, 4), threshold=round(threshold, 4),
+                            accepted=len(kept), accepted_precision=_precision(kept))
+                break
+        table.append(line)
+    shares = [line["least_review_share"] for line in table]
+    table.append({"target": target, "field": "four fields: review share mean",
+                  "least_review_share": None if None in shares else round(sum(shares) / len(shares), 4)})
+    return table
+
+
 def measure(records, labels: dict, model, tokenizer, max_new_tokens: int, cache: Path | None) -> tuple[list[dict], dict]:
     """``collect``'s rows of a set; generations are read from / written to ``cache`` when given, so
     that a change of the routing rules is measured again without generating again."""
@@ -256,7 +288,19 @@ def report(name: str, rows: list[dict], thresholds: dict[str, float], records: i
             + f"\n\nAt thresholds {json.dumps(thresholds)} on the job's confidence, with every other review reason "
               f"(accepted: fields not sent to review, empty ones included, 95 % Wilson interval; review_share: of all "
               f"records; reasons: fields with each reason, thresholds aside; description right = edit similarity "
-              f"≥ {SOUND}):\n\n" + markdown_table(trust, list(trust[0])))
+              f"≥ {SOUND}):\n\n" + markdown_table(trust, list(trust[0]))
+            + "\n\nCeiling, not a result: the least review share at which any threshold reaches accepted precision "
+              "≥ target on these records themselves (every other reason kept; empty: no threshold does):\n\n"
+            + markdown_table([line for target in CEILING_TARGETS for line in ceiling(rows, target)],
+                             ["target", "field", "least_review_share", "threshold", "accepted", "accepted_precision"]))
+
+
+def in_force(checkpoint: str) -> dict[str, float]:
+    """The thresholds the job runs this checkpoint with when no option or file is given: those its
+    ``backstamp.json`` carries (chosen when it was trained), else the built-in defaults."""
+    review = read_metadata(checkpoint).get("review")
+    carried = read_document(review, f"{checkpoint}/backstamp.json review") if review is not None else None
+    return {name: chosen.threshold for name, chosen in resolve(DEFAULT_THRESHOLDS, {}, None, carried).items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -303,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = {"model": args.model, "model_version": model_version(checkpoint), "set": args.name, "aggregate": AGGREGATE,
             "sound_description": SOUND, "machine": cpu_machine()}
     sections, results = [], {"meta": meta}
-    thresholds = dict(DEFAULT_THRESHOLDS)
+    thresholds = in_force(checkpoint)
     if args.choose:
         records, rows, totals = rows_of(args.choose_seed, args.choose_n, "choose")
         thresholds = choose(rows, args.target, args.floor, args.description_target)
@@ -317,10 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sections.append(report(f"Reported on: {label}", rows, thresholds, len(records), args.model))
     meta.update(records=len(records), reported_on=label)
     results.update(generation=totals, separation=separation(rows), trust=trust_table(rows, thresholds),
-                   thresholds=thresholds)
+                   thresholds=thresholds,
+                   ceiling=[line for target in CEILING_TARGETS for line in ceiling(rows, target)])
     text = (f"Confidence on the {args.name} set; thresholds {json.dumps(thresholds)}"
             + (f", chosen on {meta['chosen_on']} for accepted precision ≥ {args.target}" if args.choose else
-               " (the job's built-in defaults)") + ".\n\n" + "\n\n".join(sections)
+               " (those the job runs this checkpoint with: its backstamp.json's, else the built-in defaults)") + ".\n\n" + "\n\n".join(sections)
             + f"\n\nGeneration: {json.dumps(totals)}\n")
     write_results(f"confidence_{args.name}", {**results, "values": rows}, text)
     print(text)
