@@ -49,8 +49,8 @@ from model.checkpoint import context_length
 from model.loading import DTYPES, resolve_device
 from train.args import REPO_ROOT, DataArguments, ModelArguments, TrainArguments, parse_args
 from train.checkpointing import (Preemption, Progress, RunLog, Stopwatch, adapter_fields, check_same_run,
-                                 continued_from, export_adapter, export_model, find_checkpoint, load_resume_checkpoint, read_saved_run,
-                                 save_resume_checkpoint)
+                                 continued_from, export_adapter, export_model, find_checkpoint, load_resume_checkpoint,
+                                 read_saved_run, save_resume_checkpoint)
 from train.data import (Encoder, Sample, choose_max_new_tokens, completion_token_stats, iterate_batches,
                         lengths_summary, read_samples, synthetic_samples)
 from train.evaluation import brief, evaluate, final_evaluation, meets_targets
