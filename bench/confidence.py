@@ -365,7 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    ceiling=[line for target in CEILING_TARGETS for line in ceiling(rows, target)])
     text = (f"Confidence on the {args.name} set; thresholds {json.dumps(thresholds)}"
             + (f", chosen on {meta['chosen_on']} for accepted precision ≥ {args.target}" if args.choose else
-               " (those the job runs this checkpoint with: its backstamp.json's, else the built-in defaults)") + ".\n\n" + "\n\n".join(sections)
+               " (those the job runs this checkpoint with: its backstamp.json's, else the built-in defaults)")
+            + ".\n\n" + "\n\n".join(sections)
             + f"\n\nGeneration: {json.dumps(totals)}\n")
     write_results(f"confidence_{args.name}", {**results, "values": rows}, text)
     print(text)

@@ -17,8 +17,8 @@ def test_the_lowest_threshold_reaching_the_target_gives_the_least_review():
     rows += [_row(name, 0.9, True) for name in ("agency", "photographer", "date")]
     table = {line["field"]: line for line in ceiling(rows, 0.93)}
     # From 0.7 up: 0.7, 0.8, 0.9 and the skipped one are accepted, all right; 0.2, 0.5, 0.6 and the other reason go.
-    assert table["title"] == {"target": 0.93, "field": "title", "least_review_share": 0.5, "threshold": 0.7, "accepted": 4,
-                              "accepted_precision": 1.0}
+    assert table["title"] == {"target": 0.93, "field": "title", "least_review_share": 0.5, "threshold": 0.7,
+                              "accepted": 4, "accepted_precision": 1.0}
     assert table["agency"]["least_review_share"] == 0.0
     assert table["four fields: review share mean"]["least_review_share"] == 0.125
 
